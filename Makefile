@@ -1,0 +1,61 @@
+# The README's commands. Each target creates .venv and installs the pinned requirements if needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# No network at run time: libraries that could reach a model hub are told to stay offline.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup book test test-package test-notebooks test-exercises lab execute student benchmarks clean
+
+help:
+	@echo "make book        build the HTML book into _build/html (strict)"
+	@echo "make test        everything CI checks: package tests, notebooks, exercise self-tests, strict book build"
+	@echo "make lab         open JupyterLab on the chapters"
+	@echo "make execute     re-run every chapter notebook in place, refreshing committed outputs"
+	@echo "make student     write student copies of the chapters (solutions removed) into student/"
+	@echo "make benchmarks  run the speed and quality benchmarks"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: test-package test-notebooks test-exercises book
+
+test-package: $(STAMP)
+	$(BIN)/python -m pytest -q tests lmcourse
+
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900 chapters
+
+test-exercises: $(STAMP)
+	$(BIN)/python -m lmcourse.exercises selftest chapters
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters
+
+execute: $(STAMP)
+	for nb in chapters/*.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	done
+
+student: $(STAMP)
+	$(BIN)/python -m lmcourse.exercises student chapters student
+
+benchmarks: $(STAMP)
+	for b in benchmarks/*.py; do $(BIN)/python "$$b" || exit 1; done
+
+clean:
+	rm -rf _build student

@@ -1,0 +1,226 @@
+"""How well a model predicts: entropy, cross-entropy, perplexity, bits per character; and the
+classification scores used when a model is fine-tuned. Also `record`, which adds a model's
+held-out result to the book's one comparison table, `data/results.csv`.
+
+Chapter 1 (Background) explains every quantity here; every later chapter records into the table.
+Log-probabilities are natural logarithms (nats) unless a `base` says otherwise, as in PyTorch.
+Left out: calibration and ranking metrics (they appear where a chapter needs them).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Hashable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
+    "accuracy", "precision", "recall", "f1_score",
+    "Result", "record", "load_results", "results_path",
+]
+
+
+def _distribution(p: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of probabilities, got shape {arr.shape}")
+    if np.any(arr < 0) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} has negative or non-finite entries; probabilities must be in [0, 1]")
+    if not math.isclose(arr.sum(), 1.0, rel_tol=0, abs_tol=1e-6):
+        raise ValueError(f"{name} sums to {arr.sum():.6g}, not 1; normalise it first (p / p.sum())")
+    return arr
+
+
+def entropy(p: Sequence[float] | np.ndarray, base: float = 2.0) -> float:
+    """Entropy $H(p) = -\\sum_x p(x) \\log p(x)$, in bits by default (terms with p(x)=0 add 0).
+
+    >>> entropy([0.5, 0.5])
+    1.0
+    """
+    return cross_entropy(p, p, base=base)
+
+
+def cross_entropy(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, base: float = 2.0) -> float:
+    """Cross-entropy $H(p, q) = -\\sum_x p(x) \\log q(x)$: the cost of coding p's outcomes with q.
+
+    Infinite when q gives zero probability to an outcome p can produce.
+
+    >>> cross_entropy([0.5, 0.5], [0.25, 0.75])  # doctest: +ELLIPSIS
+    1.207...
+    """
+    p_arr, q_arr = _distribution(p, "p"), _distribution(q, "q")
+    if p_arr.shape != q_arr.shape:
+        raise ValueError(f"p and q must have the same length, got {p_arr.size} and {q_arr.size}")
+    support = p_arr > 0
+    if np.any(q_arr[support] == 0):
+        return math.inf
+    nats = -float(np.sum(p_arr[support] * np.log(q_arr[support])))
+    return nats / math.log(base)
+
+
+def _log_probs(log_probs: Iterable[float] | np.ndarray) -> np.ndarray:
+    if hasattr(log_probs, "detach"):  # a torch tensor
+        log_probs = log_probs.detach().cpu().numpy()
+    arr = np.asarray(list(log_probs) if not isinstance(log_probs, np.ndarray) else log_probs, dtype=float)
+    if arr.size == 0:
+        raise ValueError("no log-probabilities given: perplexity of an empty text is undefined")
+    if np.any(arr > 1e-9):
+        raise ValueError("log-probabilities must be <= 0; did you pass probabilities or losses instead?")
+    return arr.ravel()
+
+
+def perplexity(log_probs: Iterable[float] | np.ndarray) -> float:
+    """Perplexity $\\exp(-\\frac1N \\sum_i \\log p(w_i \\mid w_{<i}))$ from per-token log-probs (nats).
+
+    A model that is uniform over V tokens has perplexity V; a zero probability gives infinity.
+
+    >>> round(perplexity([math.log(0.25)] * 4), 6)
+    4.0
+    """
+    return math.exp(-float(np.mean(_log_probs(log_probs))))
+
+
+def bits_per_token(log_probs: Iterable[float] | np.ndarray) -> float:
+    """Average negative log-likelihood in bits: $\\log_2$ of the perplexity."""
+    return -float(np.mean(_log_probs(log_probs))) / math.log(2)
+
+
+def bits_per_char(total_nll_nats: float, num_chars: int) -> float:
+    """Total negative log-likelihood of a text (nats) spread over its characters, in bits.
+
+    The measure that compares models with different tokenizations on the same text.
+
+    >>> bits_per_char(100 * math.log(2), 50)
+    2.0
+    """
+    if num_chars <= 0:
+        raise ValueError(f"num_chars must be positive, got {num_chars}")
+    if total_nll_nats < 0 or math.isnan(total_nll_nats):
+        raise ValueError(f"total negative log-likelihood must be >= 0 nats, got {total_nll_nats}")
+    return total_nll_nats / (math.log(2) * num_chars)
+
+
+def _labels(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> tuple[list, list]:
+    y_true, y_pred = list(np.asarray(y_true).tolist()), list(np.asarray(y_pred).tolist())
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred have different lengths ({len(y_true)} and {len(y_pred)})")
+    if not y_true:
+        raise ValueError("no labels given")
+    return y_true, y_pred
+
+
+def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
+    """Share of predictions equal to the true label."""
+    y_true, y_pred = _labels(y_true, y_pred)
+    return sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true)
+
+
+def _confusion(y_true, y_pred, positive) -> tuple[int, int, int]:
+    y_true, y_pred = _labels(y_true, y_pred)
+    tp = sum(t == positive and p == positive for t, p in zip(y_true, y_pred))
+    fp = sum(t != positive and p == positive for t, p in zip(y_true, y_pred))
+    fn = sum(t == positive and p != positive for t, p in zip(y_true, y_pred))
+    return tp, fp, fn
+
+
+def precision(y_true: Sequence[Hashable], y_pred: Sequence[Hashable], positive: Hashable = 1) -> float:
+    """Of the items predicted `positive`, the share that are; 0.0 if none were predicted."""
+    tp, fp, _ = _confusion(y_true, y_pred, positive)
+    return tp / (tp + fp) if tp + fp else 0.0
+
+
+def recall(y_true: Sequence[Hashable], y_pred: Sequence[Hashable], positive: Hashable = 1) -> float:
+    """Of the truly `positive` items, the share predicted so; 0.0 if there are none."""
+    tp, _, fn = _confusion(y_true, y_pred, positive)
+    return tp / (tp + fn) if tp + fn else 0.0
+
+
+def f1_score(y_true: Sequence[Hashable], y_pred: Sequence[Hashable], positive: Hashable = 1) -> float:
+    """Harmonic mean of precision and recall, $2PR/(P+R)$; 0.0 when both are 0."""
+    tp, fp, fn = _confusion(y_true, y_pred, positive)
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The results table: one row per model, shared by every chapter.
+
+@dataclass(frozen=True)
+class Result:
+    """One model's held-out result on the default corpus's test split."""
+
+    model: str  # unique name, e.g. "trigram Kneser-Ney"
+    family: str  # e.g. "n-gram", "RNN", "Transformer"
+    tokenization: str  # e.g. "words (basic_english, 10k vocab)", "characters"
+    parameters: int  # learned numbers (n-gram: stored probabilities or counts)
+    test_perplexity: float  # per token of its own tokenization
+    bits_per_char: float  # comparable across tokenizations
+    train_seconds: float
+    chapter: str = ""  # where the model is built
+
+    def __post_init__(self) -> None:
+        for name in ("model", "family", "tokenization"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"Result.{name} must not be empty")
+        if self.parameters < 0:
+            raise ValueError(f"parameters must be >= 0, got {self.parameters}")
+        for name in ("test_perplexity", "bits_per_char", "train_seconds"):
+            value = float(getattr(self, name))
+            if math.isnan(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value}")
+
+
+_COLUMNS = [f.name for f in fields(Result)]
+
+
+def results_path() -> Path:
+    """`$LMCOURSE_RESULTS` if set, else `data/results.csv` in the repository."""
+    override = os.environ.get("LMCOURSE_RESULTS")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "data" / "results.csv"
+
+
+def load_results(path: Path | None = None) -> list[Result]:
+    """Read the results table (empty if the file does not exist yet)."""
+    path = Path(path) if path else results_path()
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != _COLUMNS:
+            raise ValueError(f"{path} has columns {reader.fieldnames}, expected {_COLUMNS}; "
+                             "move it aside and re-run the notebooks to rebuild it")
+        return [Result(row["model"], row["family"], row["tokenization"], int(row["parameters"]),
+                       float(row["test_perplexity"]), float(row["bits_per_char"]),
+                       float(row["train_seconds"]), row["chapter"]) for row in reader]
+
+
+def record(result: Result, path: Path | None = None) -> list[Result]:
+    """Add `result` to the table, replacing an earlier row of the same model; return the table as saved.
+
+    The file is rewritten atomically, so an interrupted run never leaves half a table.
+    """
+    path = Path(path) if path else results_path()
+    rows = load_results(path)
+    names = [r.model for r in rows]
+    if result.model in names:
+        rows[names.index(result.model)] = result
+    else:
+        rows.append(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            values = asdict(row)
+            for key in ("test_perplexity", "bits_per_char"):
+                values[key] = f"{values[key]:.4f}"
+            values["train_seconds"] = f"{values['train_seconds']:.1f}"
+            writer.writerow(values)
+    os.replace(tmp, path)
+    return load_results(path)

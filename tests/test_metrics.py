@@ -1,0 +1,152 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmcourse import metrics
+from lmcourse.metrics import Result
+
+
+def test_entropy_known_values():
+    assert metrics.entropy([0.5, 0.5]) == pytest.approx(1.0)
+    assert metrics.entropy([1.0, 0.0]) == pytest.approx(0.0)
+    assert metrics.entropy([0.25] * 4) == pytest.approx(2.0)
+    assert metrics.entropy([0.5, 0.25, 0.25]) == pytest.approx(1.5)
+    assert metrics.entropy([0.5, 0.5], base=math.e) == pytest.approx(math.log(2))
+
+
+def test_cross_entropy_is_at_least_entropy_and_matches_torch():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p, q = rng.dirichlet(np.ones(6)), rng.dirichlet(np.ones(6))
+        assert metrics.cross_entropy(p, q) >= metrics.entropy(p) - 1e-12
+        # torch's soft-target cross-entropy from log-probabilities, in nats
+        expected = F.cross_entropy(torch.log(torch.tensor(q))[None], torch.tensor(p)[None]).item()
+        assert metrics.cross_entropy(p, q, base=math.e) == pytest.approx(expected, rel=1e-9)
+
+
+def test_cross_entropy_infinite_when_model_gives_zero():
+    assert metrics.cross_entropy([0.5, 0.5], [1.0, 0.0]) == math.inf
+    assert metrics.cross_entropy([1.0, 0.0], [1.0, 0.0]) == 0.0
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([], "non-empty"), ([0.5, 0.6], "sums to"), ([1.5, -0.5], "negative"), ([[0.5, 0.5]], "1-D"),
+])
+def test_distribution_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.entropy(bad)
+
+
+def test_cross_entropy_length_mismatch():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.cross_entropy([0.5, 0.5], [1 / 3] * 3)
+
+
+def test_perplexity_matches_torch_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 10)
+    targets = torch.randint(0, 10, (64,))
+    loss = F.cross_entropy(logits, targets)
+    log_probs = torch.log_softmax(logits, -1)[torch.arange(64), targets]
+    assert metrics.perplexity(log_probs) == pytest.approx(math.exp(loss.item()), rel=1e-6)
+    assert metrics.bits_per_token(log_probs) == pytest.approx(loss.item() / math.log(2), rel=1e-6)
+
+
+def test_perplexity_uniform_equals_vocabulary_size():
+    assert metrics.perplexity([math.log(1 / 37)] * 11) == pytest.approx(37)
+    assert metrics.perplexity(x for x in [math.log(0.5)] * 3) == pytest.approx(2)
+
+
+def test_perplexity_zero_probability_is_infinite():
+    assert metrics.perplexity([math.log(0.5), -math.inf]) == math.inf
+
+
+@pytest.mark.parametrize("bad, match", [([], "empty"), ([0.3, 0.2], "<= 0")])
+def test_perplexity_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.perplexity(bad)
+
+
+def test_bits_per_char():
+    assert metrics.bits_per_char(8 * math.log(2), 4) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        metrics.bits_per_char(1.0, 0)
+    with pytest.raises(ValueError, match=">= 0"):
+        metrics.bits_per_char(-1.0, 3)
+
+
+def test_classification_scores_hand_worked():
+    y_true = [1, 1, 1, 0, 0, 0, 0, 1]
+    y_pred = [1, 0, 1, 1, 0, 0, 1, 1]
+    # tp = 3, fp = 2, fn = 1, tn = 2
+    assert metrics.accuracy(y_true, y_pred) == pytest.approx(5 / 8)
+    assert metrics.precision(y_true, y_pred) == pytest.approx(3 / 5)
+    assert metrics.recall(y_true, y_pred) == pytest.approx(3 / 4)
+    assert metrics.f1_score(y_true, y_pred) == pytest.approx(2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4))
+    # the other class as positive: tp = 2, fp = 1, fn = 2
+    assert metrics.precision(y_true, y_pred, positive=0) == pytest.approx(2 / 3)
+    assert metrics.recall(y_true, y_pred, positive=0) == pytest.approx(1 / 2)
+
+
+def test_classification_scores_degenerate_and_errors():
+    assert metrics.precision([0, 0], [0, 0]) == 0.0
+    assert metrics.recall([0, 0], [1, 1]) == 0.0
+    assert metrics.f1_score([0, 0], [0, 0]) == 0.0
+    assert metrics.accuracy(np.array(["a", "b"]), ["a", "a"]) == 0.5
+    with pytest.raises(ValueError, match="different lengths"):
+        metrics.accuracy([1, 0], [1])
+    with pytest.raises(ValueError, match="no labels"):
+        metrics.f1_score([], [])
+
+
+def _result(name="unigram", ppl=100.0, **kw):
+    fields = dict(model=name, family="n-gram", tokenization="words", parameters=10, test_perplexity=ppl,
+                  bits_per_char=2.5, train_seconds=1.25, chapter="2")
+    fields.update(kw)
+    return Result(**fields)
+
+
+def test_record_appends_and_replaces(tmp_path):
+    path = tmp_path / "results.csv"
+    metrics.record(_result("a", 10.0), path)
+    metrics.record(_result("b", 20.0), path)
+    rows = metrics.record(_result("a", 5.0), path)
+    assert [(r.model, r.test_perplexity) for r in rows] == [("a", 5.0), ("b", 20.0)]
+    assert metrics.load_results(path) == rows
+    assert not list(tmp_path.glob(".results-*"))  # no temporary file left behind
+
+
+def test_record_uses_environment_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMCOURSE_RESULTS", str(tmp_path / "r.csv"))
+    metrics.record(_result())
+    assert metrics.results_path() == tmp_path / "r.csv"
+    assert len(metrics.load_results()) == 1
+
+
+def test_load_results_missing_file_is_empty(tmp_path):
+    assert metrics.load_results(tmp_path / "none.csv") == []
+
+
+def test_load_results_rejects_foreign_csv(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("name,score\nx,1\n")
+    with pytest.raises(ValueError, match="columns"):
+        metrics.load_results(path)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(model=" "), "model"), (dict(parameters=-1), "parameters"),
+    (dict(test_perplexity=float("nan")), "test_perplexity"), (dict(bits_per_char=-0.1), "bits_per_char"),
+])
+def test_result_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _result(**kw)
+
+
+def test_infinite_perplexity_is_recorded(tmp_path):
+    path = tmp_path / "results.csv"
+    metrics.record(_result("mle", math.inf), path)
+    assert metrics.load_results(path)[0].test_perplexity == math.inf

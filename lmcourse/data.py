@@ -4,9 +4,9 @@ Chapter 1 (Background) introduces these pieces; every later chapter uses them, s
 all models in the book are compared on the same held-out text.
 
 - **Offline corpora.** :func:`load_corpus` returns a :class:`Corpus` with fixed
-  train/valid/test splits made *by document*: ``"wiki"`` (106 English Wikipedia
-  articles shipped with gensim's test data, markup stripped) and ``"lee"`` (300 short
-  news articles, also shipped with gensim). No network is needed.
+  train/valid/test splits made *by document*: ``"wiki"`` (96 English Wikipedia
+  articles from gensim's test data, markup stripped) and ``"lee"`` (293 short news
+  articles, also from gensim's test data). No network is needed.
 - **Sentences.** :func:`sentences` splits paragraphs with a small regular expression.
 - **LM batching.** :func:`batchify` and :func:`get_batch`, as in PyTorch's
   ``word_language_model`` example.
@@ -43,7 +43,7 @@ import torch
 from lmcourse.markov import MarkovSource
 
 __all__ = [
-    "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "sentences",
+    "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "sentences",
     "batchify", "get_batch", "MarkovSource",
     "load_wikitext2", "DatasetUnavailableError", "ChecksumError",
     "WIKITEXT2_URLS", "WIKITEXT2_MD5",
@@ -59,16 +59,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lmcourse"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
+def _digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file ("sha256", "md5"), read in 1 MiB blocks."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -223,9 +216,9 @@ def _clean_wiki_article(raw: str) -> list[str]:
         line = _RE_COMMAS.sub(",", line)
         line = _RE_SPACE_PUNCT.sub(r"\1", line)
         line = _RE_WS.sub(" ", line).strip()
-        # keep sentences: end punctuation and a few words (list items need more)
         if _RE_NOT_PROSE.search(line):  # hatnotes and book references
             continue
+        # keep sentences: end punctuation and a few words (list items need more)
         if len(line.split()) >= (8 if is_list_item else 5) and _RE_PROSE_END.search(line):
             paragraphs.append(line)
     return paragraphs
@@ -278,7 +271,7 @@ def _gensim_datapath(filename: str) -> Path:
 def _load_corpus_from(name: str, source: Path, cache_root: Path) -> Corpus:
     """Read the cleaned corpus from the disk cache, or build it and write the cache."""
     filename, make_documents = _SOURCES[name]
-    digest = _sha256(source)
+    digest = _digest(source, "sha256")
     cache_file = cache_root / "corpora" / f"{name}-{digest[:16]}-v{_CLEAN_VERSION}.json"
     try:
         cached = json.loads(cache_file.read_text(encoding="utf-8"))
@@ -305,12 +298,13 @@ def _cached_corpus(name: str) -> Corpus:
 def load_corpus(name: str = "wiki") -> Corpus:
     """Load an offline English corpus with fixed train/valid/test splits.
 
-    ``"wiki"``: 106 Wikipedia articles from gensim's test data, markup stripped,
-    redirects, disambiguation pages and stubs dropped, one paragraph per line.
-    ``"lee"``: the Lee news corpus (300 articles, one per line). Whole documents are
-    assigned to splits by a hash of their title (wiki) or text (lee), so the held-out
-    text is the same in every chapter. The cleaned text is cached under
-    :func:`cache_dir`; repeated calls return the same object.
+    ``"wiki"``: the 96 Wikipedia articles of gensim's test excerpt that are not
+    redirects, disambiguation pages or stubs, markup stripped, one paragraph per line
+    (2.6M characters). ``"lee"``: the Lee news corpus, 293 distinct articles, one per
+    line (0.35M characters). Whole documents go to one split, chosen by a hash of the
+    title (wiki) or of the first 100 characters (lee), so the held-out text is the same
+    in every chapter. The cleaned text is cached under :func:`cache_dir`; repeated
+    calls return the same object.
     """
     if name not in _SOURCES:
         raise ValueError(f"unknown corpus {name!r}; available: {', '.join(CORPUS_NAMES)}")
@@ -376,11 +370,11 @@ def batchify(data: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def get_batch(source: torch.Tensor, i: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input rows ``i : i+L`` of a batchified `source` and the next tokens as targets.
+    """Rows ``i : i+T`` of a batchified `source` as input, the rows after them as target.
 
-    ``L = min(bptt, len(source) - 1 - i)``. Returns ``input`` of shape ``(L, B)`` and
-    ``target`` of shape ``(L*B,)``: the flattened rows ``i+1 : i+1+L``, ready for
-    ``F.cross_entropy(logits.view(-1, V), target)``.
+    ``T = min(bptt, len(source) - 1 - i)``, so the last batch may be shorter. Returns
+    ``input`` of shape ``(T, B)`` and ``target`` of shape ``(T*B,)``: rows
+    ``i+1 : i+1+T`` flattened, ready for ``F.cross_entropy(logits.view(-1, V), target)``.
 
     >>> x, y = get_batch(batchify(torch.arange(10), 2), 0, bptt=3)
     >>> x.shape, y.tolist()
@@ -392,10 +386,11 @@ def get_batch(source: torch.Tensor, i: int, bptt: int) -> tuple[torch.Tensor, to
     if isinstance(bptt, bool) or not isinstance(bptt, int) or bptt < 1:
         raise ValueError(f"bptt must be a positive int, got {bptt!r}")
     if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(source) - 1:
-        raise IndexError(f"i={i!r} out of range: source has {len(source)} steps, so 0 <= i <= {len(source) - 2}")
+        raise IndexError(
+            f"i={i!r} out of range: source has {len(source)} steps, so 0 <= i <= {len(source) - 2}")
     seq_len = min(bptt, len(source) - 1 - i)
-    inputs = source[i : i + seq_len]  # (L, B)
-    target = source[i + 1 : i + 1 + seq_len].reshape(-1)  # (L, B) -> (L*B,)
+    inputs = source[i : i + seq_len]  # (T, B)
+    target = source[i + 1 : i + 1 + seq_len].reshape(-1)  # (T, B) -> (T*B,)
     return inputs, target
 
 
@@ -449,7 +444,7 @@ def _download(url: str, dest: Path, md5: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    actual = _md5(tmp)
+    actual = _digest(tmp, "md5")
     if actual != md5:
         bad = _set_aside(tmp)
         raise ChecksumError(f"MD5 of the download is {actual}, expected {md5}; kept it as {bad}")
@@ -503,7 +498,7 @@ def load_wikitext2(
 
     if not all(p.is_file() for p in files.values()):
         if zip_path.is_file():
-            actual = _md5(zip_path)
+            actual = _digest(zip_path, "md5")
             if actual != md5:
                 bad = _set_aside(zip_path)
                 raise ChecksumError(
@@ -513,22 +508,24 @@ def load_wikitext2(
         elif not download:
             raise DatasetUnavailableError(_wikitext2_help(zip_path, md5, urls, "download=False"))
         else:
+            import requests
+
             root.mkdir(parents=True, exist_ok=True)
             failures = []
             for url in urls:
                 try:
                     _download(url, zip_path, md5)
                     break
-                except Exception as err:  # network errors, HTTP errors, checksum mismatch
+                except (requests.RequestException, OSError, ChecksumError) as err:
                     failures.append(f"  {url}: {type(err).__name__}: {err}")
             else:
-                reason = "the download failed:\n" + "\n".join(failures)
+                reason = "the download failed:\n" + ("\n".join(failures) or "  (no URLs given)")
                 raise DatasetUnavailableError(_wikitext2_help(zip_path, md5, urls, reason))
         _extract(zip_path, _WIKITEXT2_MEMBERS, root)
 
     out = {}
     for split, path in files.items():
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", newline="\n") as f:  # split on "\n" only
             out[split] = [line.rstrip("\n") for line in f]
     return out
 

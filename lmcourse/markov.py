@@ -8,7 +8,11 @@ $$H = -\sum_i \pi_i \sum_j P_{ij} \log_2 P_{ij}$$
 bits per symbol, where $P$ is the transition matrix and $\pi$ its stationary
 distribution. Later chapters train their models on it as a sanity check.
 
-Left out: higher-order sources, hidden Markov models, and estimation (counting bigrams
+It also plays the modeller: `MarkovSource.fit` estimates a chain from a sample by counting
+(order 0 or 1, add-alpha smoothing) and `cross_entropy` scores a sample under a chain, which is
+what the chapter needs to show estimates approaching the true entropy rate.
+
+Left out: higher-order sources, hidden Markov models, and general n-gram estimation (that
 belongs to :mod:`lmcourse.ngram`). Only irreducible chains are accepted, so that the
 stationary distribution is unique and a long sample visits every symbol.
 """
@@ -87,6 +91,42 @@ class MarkovSource:
                     return cls(P)
         raise ValueError(f"concentration={concentration} is too small to draw an irreducible chain")
 
+    @classmethod
+    def fit(cls, sample: np.ndarray | list[int], num_symbols: int, order: int = 1,
+            alpha: float = 1.0) -> MarkovSource:
+        """Estimate a chain from `sample` by counting, adding `alpha` to every count (add-alpha).
+
+        ``order=1`` counts adjacent pairs (a bigram model); ``order=0`` counts single symbols and
+        uses that one distribution as every row (a unigram model, blind to context).
+
+        >>> MarkovSource.fit([0, 0, 1, 0], num_symbols=2, alpha=1.0).transition.tolist()
+        [[0.5, 0.5], [0.6666666666666666, 0.3333333333333333]]
+        """
+        ids = _check_ids(sample, num_symbols)
+        if order not in (0, 1):
+            raise ValueError(f"order must be 0 (unigram) or 1 (bigram), got {order!r}")
+        if not alpha > 0 or not np.isfinite(alpha):
+            raise ValueError(f"alpha must be a positive number (it keeps every probability above 0), got {alpha!r}")
+        if order == 0:
+            counts = np.bincount(ids, minlength=num_symbols) + alpha  # (V,)
+            counts = np.tile(counts, (num_symbols, 1))  # (V, V): the same row everywhere
+        else:
+            counts = np.full((num_symbols, num_symbols), float(alpha))
+            np.add.at(counts, (ids[:-1], ids[1:]), 1.0)  # one count per adjacent pair
+        return cls(counts / counts.sum(axis=1, keepdims=True))
+
+    def cross_entropy(self, sample: np.ndarray | list[int], base: float = 2) -> float:
+        """Average surprisal ``-1/(n-1) sum_t log P(x_t | x_{t-1})`` of `sample` under this chain.
+
+        In bits for ``base=2``. The first symbol has no context and is not scored.
+        """
+        ids = _check_ids(sample, self.num_symbols)
+        if len(ids) < 2:
+            raise ValueError("the sample needs at least 2 symbols: the first one only gives context")
+        with np.errstate(divide="ignore"):
+            surprisal = -np.log(self.transition[ids[:-1], ids[1:]])  # (n-1,) nats
+        return float(surprisal.mean() / np.log(base))
+
     @property
     def num_symbols(self) -> int:
         return self.transition.shape[0]
@@ -134,6 +174,18 @@ class MarkovSource:
     def __repr__(self) -> str:
         return (f"MarkovSource(num_symbols={self.num_symbols}, symbols={self.symbols!r}, "
                 f"entropy_rate={self.entropy_rate():.4f} bits/symbol)")
+
+
+def _check_ids(sample: np.ndarray | list[int], num_symbols: int) -> np.ndarray:
+    """A 1-D int64 array of symbol ids in ``[0, num_symbols)``, or a clear error."""
+    ids = np.asarray(sample)
+    if ids.ndim != 1 or ids.size == 0:
+        raise ValueError(f"sample must be a non-empty 1-D sequence of symbol ids, got shape {ids.shape}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"sample must hold integer symbol ids, got dtype {ids.dtype}; use source.encode(text)")
+    if ids.min() < 0 or ids.max() >= num_symbols:
+        raise ValueError(f"symbol ids must be in [0, {num_symbols}), got values from {ids.min()} to {ids.max()}")
+    return ids.astype(np.int64)
 
 
 def _stationary(P: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: test-package test-notebooks test-exercises book
+test: book test-package test-notebooks test-exercises
 
 test-package: $(STAMP)
 	$(BIN)/python -m pytest -q tests lmcourse

@@ -219,8 +219,8 @@ def record(result: Result, path: Path | None = None) -> list[Result]:
         for row in rows:
             values = asdict(row)
             for key in ("test_perplexity", "bits_per_char"):
-                values[key] = f"{values[key]:.4f}"
-            values["train_seconds"] = f"{values['train_seconds']:.1f}"
+                values[key] = f"{values[key]:.6g}"
+            values["train_seconds"] = f"{values['train_seconds']:.2f}"
             writer.writerow(values)
     os.replace(tmp, path)
     return load_results(path)

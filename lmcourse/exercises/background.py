@@ -168,12 +168,20 @@ def _oov_first_seen(train_tokens, test_tokens, vocab_size):
     return sum(t not in kept for t in test_tokens) / len(test_tokens)
 
 
+def _oov_most_common(train_tokens, test_tokens, vocab_size):
+    from collections import Counter
+    kept = {w for w, _ in Counter(train_tokens).most_common(vocab_size)}  # ties by first appearance
+    return sum(t not in kept for t in test_tokens) / len(test_tokens)
+
+
 def _oov_cases() -> list[Case]:
     text = "the cat sat on the mat and the dog sat on the log while a cat ran".split()
     cases = [
         Case((text, "the dog sat on a mat".split(), 3), label="a small text, vocabulary of 3"),
         Case((text, "the dog sat on a mat".split(), 100), label="a small text, vocabulary larger than the text"),
-        Case((["b", "a", "c", "a"], ["a", "b", "c", "d"], 2), label="a frequency tie: 'b' and 'c' both once"),
+        Case((["b", "a", "c", "a"], ["a", "b", "c", "d"], 2), label="'b' and 'c' both once: 'b' comes first alphabetically"),
+        Case((["c", "b", "a", "a"], ["b", "b", "c"], 2),
+             label="'c' and 'b' both once, 'c' seen first: the tie still goes to 'b' (alphabetical)"),
     ]
     rng = np.random.default_rng(3)
     words = [f"w{i}" for i in range(300)]
@@ -192,7 +200,8 @@ register(Exercise(
     hint="Keep the vocab_size most frequent training words (ties broken alphabetically, as "
          "build_vocab_from_iterator does), then count the test *tokens* (not distinct words) outside it.",
     wrong_answers={"counts distinct test words": _oov_types, "ignores vocab_size": _oov_all_train_words,
-                   "keeps the first words seen, not the most frequent": _oov_first_seen},
+                   "keeps the first words seen, not the most frequent": _oov_first_seen,
+                   "Counter.most_common (ties by first appearance)": _oov_most_common},
 ))
 
 # --- background.bits_per_char ----------------------------------------------------------------

@@ -266,6 +266,8 @@ def unseen_share(train_sentences: Iterable[Sequence[str]], test_sentences: Itera
     """
     counts = NGramCounts(train_sentences, order=check_order(n))
     test = check_sentences(test_sentences, "unseen_share")
+    if not test:
+        raise ValueError("unseen_share needs at least one test sentence")
     stoi = counts._stoi
     oov = np.array([w not in stoi for s in test for w in chain(s, [EOS])], dtype=bool)  # (P,)
     stream, positions, _ = counts.encode(test)
@@ -277,4 +279,4 @@ def unseen_share(train_sentences: Iterable[Sequence[str]], test_sentences: Itera
     seen = counts.gram_index(n, ctx, stream[positions]) >= 0
     for j in range(n):  # an OOV word anywhere in the n-gram makes it unseen
         seen &= ~is_oov[positions - j]
-    return float(1.0 - seen.mean())
+    return int(np.count_nonzero(~seen)) / len(seen)

@@ -120,12 +120,15 @@ def test_min_count_gives_unk_real_counts():
 def test_unseen_share_by_hand_and_by_order():
     train = [["a", "b", "c"], ["b", "c"]]
     test = [["a", "b", "d"], ["c", "b"]]
-    # bigrams of test: <s>a a b b d d</s> | <s>c c b b</s>; seen: <s>a, a b -> 4 of 7 unseen
+    # bigrams of test: <s>a a b b d d</s> | <s>c c b b</s>; seen: <s>a, a b -> 5 of 7 unseen
     assert unseen_share(train, test, 2) == pytest.approx(5 / 7)
     # unigrams: a b d </s> c b </s>; only d unseen
     assert unseen_share(train, test, 1) == pytest.approx(1 / 7)
     shares = [unseen_share(train, test, n) for n in (1, 2, 3)]
     assert shares == sorted(shares)
+    # min_count=2 drops "a" (seen once) from the vocabulary: now "a" and "d" are unseen unigrams
+    assert unseen_share(train, test, 1, min_count=2) == pytest.approx(2 / 7)
+    assert unseen_share(train, test, 2, min_count=2) == 1.0  # <s> a and a b now hold "<unk>"
 
 
 # --- hand-worked known answers, model by model -------------------------------------------------

@@ -256,15 +256,16 @@ class NGramCounts:
 
 
 def unseen_share(train_sentences: Iterable[Sequence[str]], test_sentences: Iterable[Sequence[str]],
-                 n: int) -> float:
+                 n: int, min_count: int = 1) -> float:
     """Share of the test n-grams (padded as the models pad) that never occur in training.
 
-    A test word that is not in the training text makes every n-gram around it unseen.
+    A test word outside the training vocabulary (absent, or rarer than ``min_count``, as in
+    :class:`NGramCounts`) makes every n-gram around it unseen: a model has no count for them.
 
     >>> unseen_share([["a", "b"]], [["a", "b"], ["a", "c"]], n=2)  # (a, c) and (c, </s>) are new
     0.3333333333333333
     """
-    counts = NGramCounts(train_sentences, order=check_order(n))
+    counts = NGramCounts(train_sentences, order=check_order(n), min_count=min_count)
     test = check_sentences(test_sentences, "unseen_share")
     if not test:
         raise ValueError("unseen_share needs at least one test sentence")

@@ -22,7 +22,7 @@ import numpy as np
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
     "accuracy", "precision", "recall", "f1_score",
-    "Result", "record", "load_results", "results_path",
+    "Result", "record", "load_results", "results_path", "results_table",
 ]
 
 
@@ -224,3 +224,19 @@ def record(result: Result, path: Path | None = None) -> list[Result]:
             writer.writerow(values)
     os.replace(tmp, path)
     return load_results(path)
+
+
+RESULT_HEADERS = {"model": "model", "family": "family", "tokenization": "tokens", "parameters": "params",
+                  "test_perplexity": "test PPL", "bits_per_char": "bpc", "train_seconds": "train s",
+                  "chapter": "ch."}
+
+
+def results_table(path: Path | None = None):
+    """The results table as a pandas DataFrame with short column headers (see `RESULT_HEADERS`),
+    worst bits per character first, ready to display in a notebook."""
+    import pandas as pd  # only the notebooks need pandas
+
+    rows = [asdict(r) for r in load_results(path)]
+    table = pd.DataFrame(rows, columns=[f.name for f in fields(Result)])
+    table = table.sort_values("bits_per_char", ascending=False, kind="stable").reset_index(drop=True)
+    return table.rename(columns=RESULT_HEADERS)

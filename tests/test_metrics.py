@@ -150,3 +150,13 @@ def test_infinite_perplexity_is_recorded(tmp_path):
     path = tmp_path / "results.csv"
     metrics.record(_result("mle", math.inf), path)
     assert metrics.load_results(path)[0].test_perplexity == math.inf
+
+
+def test_results_table_sorted_with_short_headers(tmp_path):
+    path = tmp_path / "results.csv"
+    assert metrics.results_table(path).empty
+    metrics.record(_result("a", 10.0, bits_per_char=1.0), path)
+    metrics.record(_result("b", 20.0, bits_per_char=3.0), path)
+    table = metrics.results_table(path)
+    assert list(table.columns) == list(metrics.RESULT_HEADERS.values())
+    assert table["model"].tolist() == ["b", "a"] and table["bpc"].tolist() == [3.0, 1.0]

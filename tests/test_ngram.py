@@ -126,9 +126,16 @@ def test_unseen_share_by_hand_and_by_order():
     assert unseen_share(train, test, 1) == pytest.approx(1 / 7)
     shares = [unseen_share(train, test, n) for n in (1, 2, 3)]
     assert shares == sorted(shares)
-    # min_count=2 drops "a" (seen once) from the vocabulary: now "a" and "d" are unseen unigrams
-    assert unseen_share(train, test, 1, min_count=2) == pytest.approx(2 / 7)
-    assert unseen_share(train, test, 2, min_count=2) == 1.0  # <s> a and a b now hold "<unk>"
+    # min_count=2 maps "a" (seen once) to "<unk>" in training, and "a" and "d" to "<unk>" in the test:
+    # test: <unk> b <unk> </s> | c b </s>, every unigram seen; bigrams <s> <unk>, <unk> b seen -> 5/7
+    assert unseen_share(train, test, 1, min_count=2) == 0.0
+    assert unseen_share(train, test, 2, min_count=2) == pytest.approx(5 / 7)
+    counts = NGramCounts(train, order=3, min_count=2)  # the method reuses counts of a higher order
+    assert [counts.unseen_share(test, n) for n in (1, 2)] == [0.0, pytest.approx(5 / 7)]
+    with pytest.raises(ValueError, match="at least one test sentence"):
+        counts.unseen_share([], 2)
+    with pytest.raises(ValueError, match="n must be an int from 1 to 3"):
+        counts.unseen_share(test, 4)
 
 
 # --- hand-worked known answers, model by model -------------------------------------------------

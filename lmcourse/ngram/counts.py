@@ -240,6 +240,24 @@ class NGramCounts:
         values, freqs = np.unique(counts, return_counts=True)
         return dict(zip(values.tolist(), freqs.tolist()))
 
+    def unseen_share(self, test_sentences: Iterable[Sequence[str]], n: int) -> float:
+        """Share of the n-grams of ``test_sentences`` (padded as the models pad them, words outside
+        the vocabulary mapped to ``"<unk>"`` as the models map them) that never occur in training:
+        the n-grams on which a maximum-likelihood model of order n has no count at all.
+
+        >>> NGramCounts([["a", "b"], ["a", "b"]], order=2).unseen_share([["a", "c"]], n=2)
+        0.6666666666666666
+        """
+        n = self._check_n(n)
+        test = check_sentences(test_sentences, "unseen_share")
+        stream, positions, _ = self.encode(test)
+        if len(positions) == 0:
+            raise ValueError("unseen_share needs at least one test sentence")
+        left = np.stack([stream[positions - j] for j in range(n - 1, 0, -1)], axis=1) if n > 1 else \
+            np.zeros((len(positions), 0), dtype=np.int64)  # (P, n-1)
+        seen = self.gram_index(n, self.context_ids(left)[-1], stream[positions]) >= 0  # (P,)
+        return int(np.count_nonzero(~seen)) / len(seen)
+
     def num_types(self, n: int) -> int:
         """How many distinct n-grams of order n occurred."""
         return len(self._gram_keys[self._check_n(n)])
@@ -257,27 +275,10 @@ class NGramCounts:
 
 def unseen_share(train_sentences: Iterable[Sequence[str]], test_sentences: Iterable[Sequence[str]],
                  n: int, min_count: int = 1) -> float:
-    """Share of the test n-grams (padded as the models pad) that never occur in training.
+    """Share of the test n-grams that never occur in training, with words counted as the models
+    count them (see :meth:`NGramCounts.unseen_share`, which reuses counts already made).
 
-    A test word outside the training vocabulary (absent, or rarer than ``min_count``, as in
-    :class:`NGramCounts`) makes every n-gram around it unseen: a model has no count for them.
-
-    >>> unseen_share([["a", "b"]], [["a", "b"], ["a", "c"]], n=2)  # (a, c) and (c, </s>) are new
+    >>> unseen_share([["a", "b"]], [["a", "b"], ["a", "c"]], n=2)  # (a, <unk>), (<unk>, </s>) are new
     0.3333333333333333
     """
-    counts = NGramCounts(train_sentences, order=check_order(n), min_count=min_count)
-    test = check_sentences(test_sentences, "unseen_share")
-    if not test:
-        raise ValueError("unseen_share needs at least one test sentence")
-    stoi = counts._stoi
-    oov = np.array([w not in stoi for s in test for w in chain(s, [EOS])], dtype=bool)  # (P,)
-    stream, positions, _ = counts.encode(test)
-    is_oov = np.zeros(len(stream), dtype=bool)  # (T,)
-    is_oov[positions] = oov
-    left = np.stack([stream[positions - j] for j in range(n - 1, 0, -1)], axis=1) if n > 1 else \
-        np.zeros((len(positions), 0), dtype=np.int64)  # (P, n-1)
-    ctx = counts.context_ids(left)[-1]
-    seen = counts.gram_index(n, ctx, stream[positions]) >= 0
-    for j in range(n):  # an OOV word anywhere in the n-gram makes it unseen
-        seen &= ~is_oov[positions - j]
-    return int(np.count_nonzero(~seen)) / len(seen)
+    return NGramCounts(train_sentences, order=check_order(n), min_count=min_count).unseen_share(test_sentences, n)

@@ -8,6 +8,9 @@ all models in the book are compared on the same held-out text.
   articles from gensim's test data, markup stripped) and ``"lee"`` (293 short news
   articles, also from gensim's test data). No network is needed.
 - **Sentences.** :func:`sentences` splits paragraphs with a small regular expression.
+- **Tokenized sentences and id streams.** :func:`tokenized_sentences` (what the n-gram
+  models read) and :func:`token_stream` (what the neural models read: the same tokens, each
+  sentence closed by ``"</s>"``, so every model predicts the same tokens).
 - **LM batching.** :func:`batchify` and :func:`get_batch`, as in PyTorch's
   ``word_language_model`` example.
 - **A language with a known entropy rate.** :class:`MarkovSource` (defined in
@@ -41,10 +44,11 @@ from pathlib import Path
 import torch
 
 from lmcourse.markov import MarkovSource
+from lmcourse.text import Vocab, get_tokenizer
 
 __all__ = [
     "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "sentences",
-    "batchify", "get_batch", "MarkovSource",
+    "tokenized_sentences", "token_stream", "batchify", "get_batch", "MarkovSource",
     "load_wikitext2", "DatasetUnavailableError", "ChecksumError",
     "WIKITEXT2_URLS", "WIKITEXT2_MD5",
 ]
@@ -334,6 +338,43 @@ def sentences(lines: Iterable[str]) -> list[str]:
     for line in lines:
         out.extend(s for s in (p.strip() for p in _RE_SENTENCE_END.split(line)) if s)
     return out
+
+
+def tokenized_sentences(lines: Iterable[str], tokenizer: str = "basic_english") -> list[list[str]]:
+    """The sentences of ``lines``, each a list of tokens; sentences with no tokens are dropped.
+
+    >>> tokenized_sentences(["The cat sat. It purred!"])
+    [['the', 'cat', 'sat', '.'], ['it', 'purred', '!']]
+    """
+    tokenize = get_tokenizer(tokenizer)
+    return [tokens for s in sentences(lines) if (tokens := tokenize(s))]
+
+
+def token_stream(sentences_: Sequence[Sequence[str]], vocab: Vocab, eos: str = "</s>") -> torch.Tensor:
+    """One 1-D LongTensor of ids: ``eos``, then each sentence followed by ``eos``.
+
+    The leading ``eos`` is the context of the first word, so a model that reads the stream predicts
+    every word and every closing ``eos``: the same tokens the n-gram models of Chapter 2 predict.
+    Words missing from ``vocab`` take its default index (set one, e.g. for ``"<unk>"``).
+
+    >>> v = Vocab(["<unk>", "</s>", "a", "b"], default_index=0)
+    >>> token_stream([["a", "b"], ["b", "z"]], v).tolist()
+    [1, 2, 3, 1, 3, 0, 1]
+    """
+    if not isinstance(sentences_, Sequence) or isinstance(sentences_, (str, bytes)) or not all(
+            isinstance(s, Sequence) and not isinstance(s, (str, bytes)) for s in sentences_):
+        raise TypeError("token_stream needs a list of tokenized sentences (lists of str), e.g. "
+                        "tokenized_sentences(corpus.train)")
+    if eos not in vocab:
+        raise ValueError(f"{eos!r} is not in the vocabulary; add it (e.g. as a special) or pass eos=...")
+    eos_id = vocab[eos]
+    ids = [eos_id]
+    for sentence in sentences_:
+        ids += vocab.lookup_indices(list(sentence))
+        ids.append(eos_id)
+    if len(ids) < 2:
+        raise ValueError("token_stream got no sentences; pass at least one tokenized sentence")
+    return torch.tensor(ids, dtype=torch.long)
 
 
 # ---------------------------------------------------------------------------

@@ -546,3 +546,37 @@ def test_wikitext2_archive_without_expected_member(tmp_path):
     (tmp_path / "wikitext-2-v1.zip").write_bytes(blob)
     with pytest.raises(DatasetUnavailableError, match="no member 'wikitext-2/wiki.train.tokens'"):
         load_wikitext2(tmp_path, md5=hashlib.md5(blob).hexdigest())
+
+
+def test_tokenized_sentences_drop_empty_and_use_basic_english():
+    from lmcourse.data import tokenized_sentences
+    assert tokenized_sentences(["Hello, World. ", "", "Bye!"]) == [["hello", ",", "world", "."], ["bye", "!"]]
+    assert tokenized_sentences([]) == []
+
+
+def test_token_stream_predicts_the_same_tokens_as_the_ngram_models():
+    from lmcourse.data import token_stream
+    from lmcourse.ngram import NGramCounts
+    sents = [["the", "cat"], ["a", "dog", "barked"]]
+    vocab = NGramCounts(sents, order=1).vocab
+    stream = token_stream(sents + [["zebra"]], vocab)
+    # every word and one </s> per sentence is a target: len(stream) - 1 targets
+    assert len(stream) - 1 == sum(len(s) + 1 for s in sents) + 2
+    assert stream[0] == vocab["</s>"] and stream[-1] == vocab["</s>"] and stream[-2] == vocab["<unk>"]
+
+
+@pytest.mark.parametrize("bad", ["the cat", [["ok"], "not a list"], 5])
+def test_token_stream_rejects_untokenized_input(bad):
+    from lmcourse.data import token_stream
+    from lmcourse.text import Vocab
+    with pytest.raises(TypeError, match="tokenized sentences"):
+        token_stream(bad, Vocab(["<unk>", "</s>"], default_index=0))
+
+
+def test_token_stream_needs_eos_in_vocab_and_some_sentences():
+    from lmcourse.data import token_stream
+    from lmcourse.text import Vocab
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        token_stream([["a"]], Vocab(["<unk>", "a"], default_index=0))
+    with pytest.raises(ValueError, match="no sentences"):
+        token_stream([], Vocab(["<unk>", "</s>"], default_index=0))

@@ -1,0 +1,216 @@
+"""What every neural language model in the book shares: the output layer, the model protocol
+(``nll``, ``log_probs``), sampling, and the checks on token tensors.
+
+Chapter 3 (Neural and recurrent models) introduces the protocol with the feed-forward model
+of Bengio et al. (2003) (:mod:`lmcourse.feedforward`) and reuses it for the recurrent models
+(:mod:`lmcourse.rnn`); the training loop (:mod:`lmcourse.train`) relies on nothing else. A
+subclass turns token ids into *features*, one vector per position, and :class:`NeuralLM` turns
+features into next-token distributions:
+
+- ``nll(inputs (T, B), targets (T, B), state) -> (nll (T, B), state)``: the negative
+  log-likelihood in nats of every target given its prefix, and the state to pass to the next
+  chunk of the same streams (``None`` starts a stream);
+- ``log_probs(inputs (T, B), state) -> (log_probs (T, B, V), state)``: full distributions;
+- ``generate(prompt_ids, max_new_tokens, ...)``: sampling with a seeded generator.
+
+The output layer is either a full softmax (a linear decoder, ``V x F`` weights) or the
+adaptive softmax of Grave et al. (2017), ``nn.AdaptiveLogSoftmaxWithLoss``: frequent words
+in a full-size head, rare words in tail clusters with smaller projections. Both are proper
+distributions over the whole vocabulary; the adaptive one is several times cheaper on a CPU
+when the vocabulary is large (ids must then be sorted by frequency, as :mod:`lmcourse.text`
+builds them).
+
+Shape letters: ``T`` time, ``B`` batch, ``V`` vocabulary, ``F`` features per position (the
+hidden size of an RNN; more for the feed-forward model with direct connections).
+
+Left out: sampled softmax and noise-contrastive estimation (they train an unnormalised
+model), beam search, and nucleus (top-p) sampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["NeuralLM", "check_adaptive_cutoffs", "check_tokens", "ADAPTIVE_DIV_VALUE"]
+
+ADAPTIVE_DIV_VALUE = 4.0  # each tail cluster's projection is 4x narrower than the previous one
+
+
+def check_adaptive_cutoffs(cutoffs: Sequence[int] | None, vocab_size: int) -> tuple[int, ...] | None:
+    """Validate adaptive-softmax cutoffs and return them as a tuple (``None`` stays ``None``).
+
+    Cutoffs split the ids ``0..V-1`` (most frequent first) into a head ``[0, c1)`` and tail
+    clusters ``[c1, c2)``, ..., ``[ck, V)``, so they must be increasing and below ``V``.
+
+    >>> check_adaptive_cutoffs([2000, 6000], 15000)
+    (2000, 6000)
+    >>> check_adaptive_cutoffs((6000, 2000), 15000)
+    Traceback (most recent call last):
+    ...
+    ValueError: adaptive_cutoffs must be strictly increasing positive ints, each below vocab_size=15000, e.g. (2000, 6000) for 15,000 words; got (6000, 2000)
+    """
+    if cutoffs is None:
+        return None
+    hint = (f"adaptive_cutoffs must be strictly increasing positive ints, each below "
+            f"vocab_size={vocab_size}, e.g. (2000, 6000) for 15,000 words")
+    if isinstance(cutoffs, (str, bytes)) or not isinstance(cutoffs, Sequence):
+        raise TypeError(f"{hint}; got {cutoffs!r}")
+    cutoffs = tuple(cutoffs)
+    if not cutoffs:
+        raise ValueError(f"{hint}; got an empty tuple (use None for the full softmax)")
+    ok = all(isinstance(c, int) and not isinstance(c, bool) for c in cutoffs) and \
+        all(a < b for a, b in zip((0,) + cutoffs, cutoffs + (vocab_size,)))
+    if not ok:
+        raise ValueError(f"{hint}; got {cutoffs!r}")
+    return cutoffs
+
+
+def check_tokens(name: str, x: Any, vocab_size: int, shape: tuple[int, ...] | None = None) -> None:
+    """Raise a clear error unless `x` is a 2-D LongTensor of ids in ``[0, vocab_size)``
+    (of exactly `shape` if given)."""
+    expected = "(T, B)" if shape is None else str(tuple(shape))
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a LongTensor of token ids of shape {expected}, "
+                        f"got {type(x).__name__}")
+    if x.dtype != torch.long:
+        raise TypeError(f"{name} must be a LongTensor of token ids of shape {expected}, "
+                        f"got dtype {x.dtype}")
+    if x.dim() != 2 or (shape is not None and tuple(x.shape) != tuple(shape)):
+        raise ValueError(f"{name} must have shape {expected} (time first, then batch), "
+                         f"got {tuple(x.shape)}")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise ValueError(f"{name} holds ids outside [0, {vocab_size}): min {int(x.min())}, "
+                         f"max {int(x.max())}")
+
+
+class NeuralLM(nn.Module):
+    """Base class: features from a subclass, next-token distributions from here.
+
+    A subclass sets ``self.config`` (a dataclass with ``vocab_size``), calls
+    :meth:`_build_output` once in its ``__init__``, and defines :meth:`features`.
+    """
+
+    config: Any
+    decoder: nn.Linear | None
+    adaptive: nn.AdaptiveLogSoftmaxWithLoss | None
+
+    def _build_output(self, in_features: int, vocab_size: int,
+                      adaptive_cutoffs: tuple[int, ...] | None) -> None:
+        """A linear decoder ``F -> V`` (full softmax), or an adaptive softmax if cutoffs are given."""
+        self.decoder, self.adaptive = None, None
+        if adaptive_cutoffs is None:
+            self.decoder = nn.Linear(in_features, vocab_size)
+        else:
+            smallest = int(in_features // ADAPTIVE_DIV_VALUE ** len(adaptive_cutoffs))
+            if smallest < 1:
+                raise ValueError(
+                    f"{in_features} features are too few for {len(adaptive_cutoffs)} adaptive-softmax "
+                    f"tail cluster(s): cluster k projects to {in_features} / {ADAPTIVE_DIV_VALUE:g}**k "
+                    f"units, so the last would have none. Use fewer cutoffs or at least "
+                    f"{int(ADAPTIVE_DIV_VALUE ** len(adaptive_cutoffs))} features")
+            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(
+                in_features, vocab_size, list(adaptive_cutoffs), div_value=ADAPTIVE_DIV_VALUE)
+
+    def features(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """Token ids ``(T, B)`` -> features ``(T, B, F)`` and the next state. Subclasses define it."""
+        raise NotImplementedError
+
+    def check_state(self, state: Any, batch_size: int) -> None:
+        """Raise a clear error if `state` cannot continue streams of this batch size."""
+
+    def _features(self, inputs: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        check_tokens("inputs", inputs, self.config.vocab_size)
+        if state is not None:
+            self.check_state(state, inputs.shape[1])
+        return self.features(inputs, state)
+
+    def nll(self, inputs: torch.Tensor, targets: torch.Tensor, state: Any = None
+            ) -> tuple[torch.Tensor, Any]:
+        """Negative log-likelihood in nats of each target given its prefix: ``(T, B)``.
+
+        `targets` is ``(T, B)``, or ``(T*B,)`` as :func:`lmcourse.data.get_batch` returns it.
+        `state` is ``None`` at the start of the streams, else what the previous call returned.
+        """
+        T, B = inputs.shape if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 else (0, 0)
+        if isinstance(targets, torch.Tensor) and targets.dim() == 1 and targets.numel() == T * B:
+            targets = targets.view(T, B)  # (T*B,) -> (T, B)
+        feats, state = self._features(inputs, state)  # (T, B, F)
+        check_tokens("targets", targets, self.config.vocab_size, shape=(T, B))
+        flat = feats.reshape(T * B, -1)  # (T, B, F) -> (T*B, F)
+        if self.adaptive is not None:
+            out = -self.adaptive(flat, targets.reshape(-1)).output  # (T*B,)
+        else:
+            logits = self.decoder(flat)  # (T*B, F) @ (F, V) -> (T*B, V)
+            out = F.cross_entropy(logits, targets.reshape(-1), reduction="none")  # (T*B,)
+        return out.view(T, B), state
+
+    def log_probs(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Next-token log-distributions after every position: ``(T, B, V)``, and the new state."""
+        feats, state = self._features(inputs, state)  # (T, B, F)
+        T, B, _ = feats.shape
+        flat = feats.reshape(T * B, -1)  # (T, B, F) -> (T*B, F)
+        if self.adaptive is not None:
+            out = self.adaptive.log_prob(flat)  # (T*B, V)
+        else:
+            out = F.log_softmax(self.decoder(flat), dim=-1)  # (T*B, F) @ (F, V) -> (T*B, V)
+        return out.view(T, B, -1), state  # (T*B, V) -> (T, B, V)
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of trainable numbers; a tied matrix counts once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int = 0, stop_id: int | None = None) -> list[int]:
+        """Sample a continuation of `prompt_ids`; returns the new ids only (not the prompt).
+
+        Each step samples from ``softmax(log_probs / temperature)`` restricted to the `top_k`
+        most likely ids (all if ``None``); ``temperature=0`` takes the most likely id. The
+        same `seed` gives the same ids. Generation stops after `max_new_tokens` ids or right
+        after `stop_id` is produced (it is included). Runs in eval mode (no dropout) and
+        restores the previous mode afterwards.
+        """
+        V = self.config.vocab_size
+        prompt = list(prompt_ids)
+        if not prompt or not all(isinstance(i, int) and 0 <= i < V for i in prompt):
+            raise ValueError(f"prompt_ids must be a non-empty list of ints in [0, {V}), got "
+                             f"{prompt!r:.80}")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
+        if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
+            raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+        device = next(self.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        was_training = self.training
+        self.eval()
+        try:
+            x = torch.tensor(prompt, dtype=torch.long, device=device).unsqueeze(1)  # (P,) -> (P, 1)
+            out: list[int] = []
+            state = None
+            for _ in range(max_new_tokens):
+                logp, state = self.log_probs(x, state)  # (P, 1, V)
+                logits = logp[-1, 0]  # (V,)
+                if temperature == 0:
+                    nxt = int(logits.argmax())
+                else:
+                    logits = logits / temperature
+                    if top_k is not None and top_k < V:
+                        kth = torch.topk(logits, top_k).values[-1]
+                        logits = logits.masked_fill(logits < kth, float("-inf"))
+                    probs = torch.softmax(logits, dim=-1)  # (V,)
+                    nxt = int(torch.multinomial(probs, 1, generator=gen))
+                out.append(nxt)
+                if nxt == stop_id:
+                    break
+                x = torch.tensor([[nxt]], dtype=torch.long, device=device)  # (1, 1)
+        finally:
+            self.train(was_training)
+        return out

@@ -1,0 +1,663 @@
+"""Tests for lmcourse.train: the training loop, evaluation, schedules and safetensors checkpoints.
+
+The models are tiny ones written here that follow the protocol (``nll(inputs, targets, state)``
+and a ``config`` dataclass): a GRU/LSTM language model with dropout and a stateless bigram.
+Oracles: the Markov source's own cross-entropy, ``F.cross_entropy`` on the bigram table, one
+uninterrupted run against a resumed one, the schedule formula written out again. Files are
+written only under tmp_path.
+"""
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from safetensors import safe_open
+from torch import nn
+
+from lmcourse.data import MarkovSource, batchify
+from lmcourse.train import (
+    CheckpointError,
+    Evaluation,
+    History,
+    TrainConfig,
+    detach_state,
+    evaluate,
+    load_checkpoint,
+    lr_multiplier,
+    make_optimizer,
+    make_scheduler,
+    plot_history,
+    save_checkpoint,
+    train,
+)
+
+V = 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and 2-core CI machines are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny models that follow the protocol
+
+@dataclass
+class RNNConfig:
+    vocab_size: int = V
+    emb_dim: int = 8
+    hidden_dim: int = 12
+    cell: str = "gru"  # "gru" or "lstm"
+    dropout: float = 0.0
+
+
+class TinyRNN(nn.Module):
+    def __init__(self, config: RNNConfig = RNNConfig()):
+        super().__init__()
+        self.config = config
+        self.emb = nn.Embedding(config.vocab_size, config.emb_dim)
+        rnn = nn.GRU if config.cell == "gru" else nn.LSTM
+        self.rnn = rnn(config.emb_dim, config.hidden_dim)
+        self.drop = nn.Dropout(config.dropout)
+        self.out = nn.Linear(config.hidden_dim, config.vocab_size)
+
+    def nll(self, inputs, targets, state):
+        x = self.drop(self.emb(inputs))  # (T, B) -> (T, B, E)
+        h, state = self.rnn(x, state)  # (T, B, H); GRU (1, B, H), LSTM a pair of them
+        logits = self.out(self.drop(h))  # (T, B, V)
+        nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")  # (T*B,)
+        return nll.view_as(targets), state
+
+
+@dataclass
+class BigramConfig:
+    vocab_size: int = V
+
+
+class Bigram(nn.Module):
+    def __init__(self, config: BigramConfig = BigramConfig()):
+        super().__init__()
+        self.config = config
+        self.logits = nn.Embedding(config.vocab_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))  # a 1-D parameter: no weight decay
+
+    def nll(self, inputs, targets, state):
+        logits = self.logits(inputs) + self.bias  # (T, B) -> (T, B, V)
+        nll = F.cross_entropy(logits.view(-1, V), targets.flatten(), reduction="none")  # (T*B,)
+        return nll.view_as(targets), None
+
+
+def make(kind: str, seed: int = 0, **kw) -> nn.Module:
+    torch.manual_seed(seed)
+    if kind == "bigram":
+        return Bigram()
+    return TinyRNN(RNNConfig(cell=kind, **kw))
+
+
+SOURCE = MarkovSource.random(V, concentration=0.3, seed=0)
+TRAIN = torch.from_numpy(SOURCE.sample(3000, seed=1))
+VALID = torch.from_numpy(SOURCE.sample(600, seed=2))
+FAST = TrainConfig(lr=0.03, batch_size=8, bptt=10, eval_batch_size=4, progress=False)
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning, determinism, clipping, schedules
+
+def test_bigram_learns_the_markov_source_down_to_its_cross_entropy():
+    model = make("bigram")
+    history = train(model, TRAIN, VALID, dataclasses.replace(FAST, lr=0.1, epochs=4))
+    assert history.train_loss[-1] < history.train_loss[0] - 0.5
+    assert history.valid_loss[-1] < history.valid_loss[0]
+    # oracle: the true chain's own cross-entropy on the scored part of the validation stream
+    data = batchify(VALID, 4)  # (rows, 4); column b is a contiguous slice
+    true_ce = np.mean([SOURCE.cross_entropy(data[:, b].numpy(), base=math.e) for b in range(4)])
+    assert history.valid_loss[-1] == pytest.approx(true_ce, abs=0.05)
+    assert history.epochs_completed == 4
+    assert history.tokens_seen == 4 * (len(TRAIN) // 8 - 1) * 8
+    assert history.tokens_per_second > 0 and history.total_seconds >= history.train_seconds
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_recurrent_model_loss_goes_down(kind):
+    history = train(make(kind), TRAIN, VALID, dataclasses.replace(FAST, epochs=2))
+    assert np.mean(history.train_loss[-5:]) < np.mean(history.train_loss[:5]) - 0.3
+    assert history.valid_loss[-1] <= history.valid_loss[0]
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    cfg = dataclasses.replace(FAST, max_steps=15, eval_every=5)
+    runs = []
+    for seed in (0, 0, 1):
+        model = make("gru", dropout=0.3)  # dropout: the config seed matters, not only the init
+        runs.append((train(model, TRAIN, VALID, dataclasses.replace(cfg, seed=seed)), model))
+    (h0, m0), (h1, m1), (h2, _) = runs
+    assert h0.train_loss == h1.train_loss and h0.valid_loss == h1.valid_loss
+    assert_same_weights(m0, m1)
+    assert h0.train_loss != h2.train_loss
+
+
+@pytest.fixture
+def optimizer_steps():
+    """Record, at every optimizer step, the total grad norm and the lr it will use."""
+    seen = []
+
+    def hook(optimizer, args, kwargs):
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        seen.append((float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))),
+                     optimizer.param_groups[0]["lr"]))
+
+    handle = register_optimizer_step_pre_hook(hook)
+    yield seen
+    handle.remove()
+
+
+def test_clipping_bounds_the_gradient_norm(optimizer_steps):
+    cfg = dataclasses.replace(FAST, lr=0.05, clip_grad_norm=0.05, max_steps=20)
+    history = train(make("gru"), TRAIN, VALID, cfg)
+    post = [norm for norm, _ in optimizer_steps]
+    assert len(post) == 20
+    assert max(history.grad_norm) > 0.05  # clipping had something to do ...
+    assert all(n <= 0.05 * (1 + 1e-5) for n in post)  # ... and did it
+    for pre, after in zip(history.grad_norm, post):
+        assert after == pytest.approx(min(pre, 0.05), rel=1e-4)
+
+
+def test_without_clipping_grad_norm_is_recorded_unchanged(optimizer_steps):
+    history = train(make("gru"), TRAIN, VALID, dataclasses.replace(FAST, clip_grad_norm=None, max_steps=5))
+    assert [n for n, _ in optimizer_steps] == pytest.approx(history.grad_norm, rel=1e-5)
+
+
+def expected_multiplier(s: int, schedule: str, warmup: int, total: int, floor: float) -> float:
+    if s < warmup:
+        return (s + 1) / warmup
+    p = min(1.0, (s - warmup) / (total - warmup))
+    if schedule == "cosine":
+        return floor + (1 - floor) * (1 + math.cos(math.pi * p)) / 2
+    if schedule == "linear":
+        return floor + (1 - floor) * (1 - p)
+    return 1.0
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear"])
+def test_schedule_follows_the_formula_and_is_what_the_optimizer_uses(schedule, optimizer_steps):
+    cfg = dataclasses.replace(FAST, lr=0.02, schedule=schedule, warmup_steps=4, min_lr_ratio=0.1,
+                              max_steps=16)
+    history = train(make("bigram"), TRAIN, VALID, cfg)
+    expected = [0.02 * expected_multiplier(s, schedule, 4, 16, 0.1) for s in range(16)]
+    assert history.lr == pytest.approx(expected, rel=1e-12)
+    assert [lr for _, lr in optimizer_steps] == history.lr
+    assert history.lr[3] == pytest.approx(0.02)  # warmup reaches the peak at its last step
+
+
+def test_schedule_without_max_steps_spans_the_epochs():
+    cfg = dataclasses.replace(FAST, schedule="linear", epochs=2)
+    history = train(make("bigram"), TRAIN, VALID, cfg)
+    steps = 2 * math.ceil((len(TRAIN) // 8 - 1) / 10)
+    assert len(history.lr) == steps
+    assert history.lr[-1] == pytest.approx(0.03 * lr_multiplier(steps - 1, cfg, steps))
+    assert history.lr[-1] == pytest.approx(0.03 / steps)
+
+
+def test_sgd_with_momentum_and_weight_decay_groups():
+    model = make("bigram")
+    cfg = TrainConfig(optimizer="sgd", lr=0.5, momentum=0.9, weight_decay=0.1)
+    optimizer = make_optimizer(model, cfg)
+    assert isinstance(optimizer, torch.optim.SGD)
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert decay[id(model.logits.weight)] == 0.1 and decay[id(model.bias)] == 0.0
+    history = train(model, TRAIN, VALID, dataclasses.replace(FAST, optimizer="sgd", lr=0.5, momentum=0.9, epochs=2))
+    assert np.mean(history.train_loss[-5:]) < np.mean(history.train_loss[:5]) - 0.3
+    assert history.valid_loss[-1] < math.log(V) - 0.3  # well below the uniform model
+
+
+# ---------------------------------------------------------------------------------------------
+# Truncated BPTT: the state is carried and detached
+
+class Recording(TinyRNN):
+    """Remembers the state each training call received and the one it returned."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(RNNConfig())
+        self.received, self.returned = [], []
+
+    def nll(self, inputs, targets, state):
+        nll, new = super().nll(inputs, targets, state)
+        if self.training:
+            self.received.append(state)
+            self.returned.append(new)
+        return nll, new
+
+
+def test_state_is_carried_across_chunks_and_detached():
+    model = Recording()
+    rows = len(TRAIN) // 8
+    chunks = math.ceil((rows - 1) / 10)
+    train(model, TRAIN, VALID, dataclasses.replace(FAST, epochs=2))  # a second backward through
+    assert len(model.received) == 2 * chunks  # an old graph would have raised a RuntimeError
+    for k, state in enumerate(model.received):
+        if k % chunks == 0:
+            assert state is None  # each epoch starts fresh
+        else:
+            assert state.grad_fn is None and not state.requires_grad  # the graph is cut
+            assert model.returned[k - 1].grad_fn is not None  # it was there before detaching
+            assert torch.equal(state, model.returned[k - 1])  # but the values are carried
+
+
+def test_detach_state_nested_and_bad_types():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "h c")
+    x = torch.ones(3, requires_grad=True) * 2
+    out = detach_state(Pair(x, [x, (None, x)]))
+    assert isinstance(out, Pair) and isinstance(out.c, list)
+    assert not out.h.requires_grad and not out.c[1][1].requires_grad and out.c[1][0] is None
+    with pytest.raises(TypeError, match="None, a Tensor or a"):
+        detach_state({"h": x})
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+def test_evaluate_bigram_matches_cross_entropy_on_the_table():
+    model = make("bigram")
+    result = evaluate(model, VALID, batch_size=4, bptt=7)
+    data = batchify(VALID, 4)  # (rows, 4)
+    logits = model.logits.weight[data[:-1]] + model.bias  # (rows-1, 4, V)
+    total = F.cross_entropy(logits.reshape(-1, V), data[1:].reshape(-1), reduction="sum").item()
+    n = (data.size(0) - 1) * 4
+    assert isinstance(result, Evaluation)
+    assert result.num_tokens == n
+    assert result.total_nll == pytest.approx(total, rel=1e-6)
+    assert result.perplexity == pytest.approx(math.exp(total / n), rel=1e-6)
+    assert result.bits_per_token == pytest.approx(total / n / math.log(2), rel=1e-6)
+    assert result.loss == pytest.approx(total / n)
+    assert [f.name for f in dataclasses.fields(Evaluation)] == [
+        "total_nll", "num_tokens", "perplexity", "bits_per_token"]  # as lmcourse.ngram.Evaluation
+
+
+def test_evaluate_in_chunks_equals_one_pass_and_restores_train_mode():
+    model = make("gru", dropout=0.5)
+    model.train()
+    chunked = evaluate(model, VALID, batch_size=4, bptt=5)
+    assert model.training
+    model.eval()
+    data = batchify(VALID, 4)
+    with torch.no_grad():
+        nll, _ = model.nll(data[:-1], data[1:], None)  # the whole stream at once
+    assert chunked.total_nll == pytest.approx(nll.double().sum().item(), rel=1e-5)
+    assert chunked.perplexity == pytest.approx(math.exp(nll.double().mean().item()), rel=1e-5)
+    assert not model.training  # evaluate leaves the mode as it found it
+    evaluate(model, VALID, batch_size=4, bptt=5)
+    assert not model.training
+
+
+# ---------------------------------------------------------------------------------------------
+# Early stopping
+
+def test_early_stopping_on_rising_validation_loss_restores_the_best_weights():
+    up = torch.arange(V).repeat(200)  # 0 1 2 ... 7 0 1 ...: train on "next = this + 1"
+    down = torch.arange(V - 1, -1, -1).repeat(40)  # validate on "next = this - 1"
+    model = make("bigram")
+    cfg = dataclasses.replace(FAST, lr=0.05, eval_every=2, patience=3, epochs=5)
+    history = train(model, up, down, cfg)
+    assert history.stopped_early
+    best = int(np.argmin(history.valid_loss))
+    assert len(history.valid_loss) == best + 1 + 3  # three evaluations without a new best
+    assert history.best_step == history.eval_steps[best]
+    assert history.valid_loss[-1] > history.valid_loss[best]
+    assert len(history.train_loss) == history.eval_steps[-1] < 5 * math.ceil((len(up) // 8 - 1) / 10)
+    # the model holds the best weights again: it scores exactly the best validation loss
+    assert evaluate(model, down, 4, 10).loss == history.best_valid_loss
+
+
+def test_without_patience_the_final_weights_stay():
+    up, down = torch.arange(V).repeat(200), torch.arange(V - 1, -1, -1).repeat(40)
+    model = make("bigram")
+    history = train(model, up, down, dataclasses.replace(FAST, lr=0.05, eval_every=2, epochs=1))
+    assert not history.stopped_early
+    assert evaluate(model, down, 4, 10).loss == history.valid_loss[-1] > history.best_valid_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints and resume
+
+@pytest.mark.parametrize("kind, k, patience", [("gru", 7, None), ("lstm", 38, 100), ("bigram", 20, None)])
+def test_resume_gives_the_same_result_as_one_run(tmp_path, kind, k, patience):
+    """Straight run to N steps vs run -> checkpoint after step k -> fresh objects -> resume to N.
+
+    Step 38 is the end of the first epoch (38 chunks per epoch), 7 and 20 are inside one, so the
+    carried recurrent state, dropout's RNG, AdamW's moments and the schedule all matter.
+    """
+    extra = {} if kind == "bigram" else {"dropout": 0.2}
+    cfg = dataclasses.replace(FAST, max_steps=50, eval_every=10, patience=patience, schedule="cosine",
+                              warmup_steps=5)
+    straight = make(kind, **extra)
+    h_straight = train(straight, TRAIN, VALID, cfg)
+
+    saving = make(kind, **extra)
+    path = tmp_path / "run-{step}.safetensors"
+    h_saving = train(saving, TRAIN, VALID, dataclasses.replace(cfg, checkpoint=path, checkpoint_every=k))
+    assert h_saving.train_loss == h_straight.train_loss  # saving changes nothing
+    assert_same_weights(saving, straight)
+    ckpt = tmp_path / f"run-{k}.safetensors"
+    assert ckpt.is_file() and (tmp_path / "run-50.safetensors").is_file()
+
+    torch.manual_seed(123)  # a fresh "process": other RNG state, other initial weights
+    resumed = make(kind, seed=99, **extra)
+    h_resumed = train(resumed, TRAIN, VALID, cfg, resume_from=ckpt)
+    assert h_resumed.train_loss == h_straight.train_loss
+    assert h_resumed.lr == h_straight.lr
+    assert h_resumed.valid_loss == h_straight.valid_loss
+    assert h_resumed.best_step == h_straight.best_step
+    assert h_resumed.tokens_seen == h_straight.tokens_seen
+    assert_same_weights(resumed, straight)
+
+
+def test_resume_via_config_after_an_interrupted_run(tmp_path):
+    """A run killed mid-epoch continues from its last checkpoint, through config.resume."""
+    cfg = dataclasses.replace(FAST, max_steps=30, checkpoint=tmp_path / "ckpt.safetensors", checkpoint_every=8)
+
+    class Crash(TinyRNN):
+        calls = 0
+
+        def nll(self, inputs, targets, state):
+            if self.training:
+                Crash.calls += 1
+                if Crash.calls == 21:
+                    raise KeyboardInterrupt
+            return super().nll(inputs, targets, state)
+
+    straight = make("gru")
+    h_straight = train(straight, TRAIN, VALID, dataclasses.replace(cfg, checkpoint=None))
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(Crash(RNNConfig()), TRAIN, VALID, cfg)
+    info = load_checkpoint(cfg.checkpoint, make("gru"))
+    assert info.step == 16 and info.loop.offset == 160 and info.loop.state.shape == (1, 8, 12)
+    resumed = make("gru", seed=5)
+    h = train(resumed, TRAIN, VALID, dataclasses.replace(cfg, resume=cfg.checkpoint))
+    assert h.train_loss == h_straight.train_loss
+    assert_same_weights(resumed, straight)
+    # resuming a finished run trains no further
+    again = make("gru", seed=6)
+    h_again = train(again, TRAIN, VALID, dataclasses.replace(cfg, resume=cfg.checkpoint))
+    assert h_again.train_loss == h_straight.train_loss
+    assert_same_weights(again, straight)
+
+
+def test_checkpoint_file_is_plain_safetensors(tmp_path):
+    path = tmp_path / "a" / "b.safetensors"  # parent folders are created
+    model = make("gru", dropout=0.1)
+    cfg = dataclasses.replace(FAST, max_steps=6, checkpoint=path, patience=5)
+    history = train(model, TRAIN, VALID, cfg)
+    tensors = safetensors.torch.load_file(path)
+    for name, value in model.state_dict().items():
+        assert torch.equal(tensors[f"model.{name}"], value)
+        assert f"best.{name}" in tensors
+    assert tensors["rng.torch"].dtype == torch.uint8
+    assert tensors["optimizer.0.exp_avg"].shape == model.emb.weight.shape
+    assert tensors["state.0"].shape == (1, 8, 12)  # the GRU state carried into step 7
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "lmcourse.train checkpoint" and meta["step"] == "6"
+    assert json.loads(meta["model_config"]) == dataclasses.asdict(model.config)
+    assert json.loads(meta["train_config"])["lr"] == FAST.lr
+    assert json.loads(meta["history"])["train_loss"] == history.train_loss
+    assert json.loads(meta["loop"])["offset"] == 60
+    assert json.loads(meta["scheduler"])["last_epoch"] == 6
+    assert json.loads(meta["optimizer"])["param_groups"][0]["lr"] == FAST.lr
+    assert not list(path.parent.glob("*.tmp"))  # no temporary files left
+
+
+def test_save_and_load_by_hand_roundtrip_with_sgd(tmp_path):
+    model = make("bigram")
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.0)  # SGD without momentum: buffer None
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, total_steps=10)
+    x, y = TRAIN[:20].view(10, 2), TRAIN[1:21].view(10, 2)
+    model.nll(x, y, None)[0].mean().backward()
+    optimizer.step()
+    scheduler.step()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, optimizer, scheduler, step=1, config=cfg)
+    fresh = make("bigram", seed=3)
+    opt2 = make_optimizer(fresh, cfg)
+    sch2 = make_scheduler(opt2, cfg, total_steps=10)
+    info = load_checkpoint(path, fresh, opt2, sch2)
+    assert info.step == 1 and info.model_class == "Bigram" and info.best_weights is None
+    assert info.train_config["optimizer"] == "sgd" and info.history == History()
+    assert_same_weights(fresh, model)
+    assert sch2.last_epoch == scheduler.last_epoch
+    assert opt2.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "c.safetensors"
+    model = make("bigram")
+    save_checkpoint(path, model, step=1)
+    before = path.read_bytes()
+
+    def crash(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, make("bigram", seed=1), step=2)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors"]
+    monkeypatch.undo()
+    assert load_checkpoint(path, make("bigram", seed=2)).step == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals: each leaves the model and the user's files as they were
+
+@pytest.mark.parametrize("content, hint", [
+    ("torch.save", "torch.save / pickle"),
+    (b"\x00\x01not a checkpoint at all" * 10, ""),
+    (b"", ""),
+])
+def test_refuses_files_that_are_not_safetensors(tmp_path, content, hint):
+    path = tmp_path / "model.pt"
+    model = make("bigram")
+    if content == "torch.save":
+        torch.save(model.state_dict(), path)
+    else:
+        path.write_bytes(content)
+    before, original = path.read_bytes(), weights(model)
+    other = make("bigram", seed=1)
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint") as err:
+        load_checkpoint(path, other)
+    assert "does not load pickles" in str(err.value) and hint in str(err.value)
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+        train(other, TRAIN, VALID, dataclasses.replace(FAST, max_steps=2), resume_from=path)
+    # nor is it overwritten by a save or a training run
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        save_checkpoint(path, model)
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        train(model, TRAIN, VALID, dataclasses.replace(FAST, max_steps=2, checkpoint=path))
+    assert path.read_bytes() == before
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, original[k])
+
+
+def test_refuses_a_safetensors_file_that_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="safetensors file but not an lmcourse checkpoint"):
+        load_checkpoint(path, make("bigram"))
+
+
+def test_refuses_a_missing_file_and_a_directory(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        load_checkpoint(missing, make("bigram"))
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        train(make("bigram"), TRAIN, VALID, dataclasses.replace(FAST, resume=missing))
+    with pytest.raises(IsADirectoryError, match="directory"):
+        load_checkpoint(tmp_path, make("bigram"))
+    with pytest.raises(IsADirectoryError, match="directory"):
+        save_checkpoint(tmp_path, make("bigram"))
+    with pytest.raises(IsADirectoryError, match="directory"):
+        train(make("bigram"), TRAIN, VALID, dataclasses.replace(FAST, checkpoint=tmp_path))
+
+
+def test_refuses_a_checkpoint_of_another_model_and_changes_nothing(tmp_path):
+    path = save_checkpoint(tmp_path / "gru.safetensors", make("gru"), step=3)
+    wider = make("gru", seed=1, hidden_dim=16)
+    original = weights(wider)
+    with pytest.raises(ValueError, match="does not fit this model") as err:
+        load_checkpoint(path, wider)
+    message = str(err.value)
+    assert "shape of rnn.weight_hh_l0: checkpoint (36, 12) vs model (48, 16)" in message
+    assert "'hidden_dim': 12" in message and "'hidden_dim': 16" in message  # both configs
+    for k, v in wider.state_dict().items():
+        assert torch.equal(v, original[k])
+    with pytest.raises(ValueError, match="missing from the checkpoint: logits.weight"):
+        load_checkpoint(path, make("bigram"))  # other keys: both missing and unexpected listed
+    with pytest.raises(ValueError, match="not in the model: emb.weight"):
+        load_checkpoint(path, make("bigram"))
+
+
+def test_refuses_to_resume_with_other_data_or_batching(tmp_path):
+    path = tmp_path / "c.safetensors"
+    cfg = dataclasses.replace(FAST, max_steps=3, checkpoint=path)
+    train(make("bigram"), TRAIN, VALID, cfg)
+    with pytest.raises(ValueError, match="different training stream"):
+        train(make("bigram"), TRAIN.flip(0), VALID, dataclasses.replace(cfg, max_steps=5), resume_from=path)
+    with pytest.raises(ValueError, match="bptt=10"):
+        train(make("bigram"), TRAIN, VALID, dataclasses.replace(cfg, bptt=12, max_steps=5), resume_from=path)
+    with pytest.raises(ValueError, match="holds AdamW state"):
+        model = make("bigram")
+        load_checkpoint(path, model, make_optimizer(model, TrainConfig(optimizer="sgd")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+@pytest.mark.parametrize("stream, error, match", [
+    (torch.tensor([], dtype=torch.long), ValueError, "0 tokens: too few.*needs at least 88"),
+    (torch.arange(50), ValueError, "50 tokens: too few.*batch_size=8 and bptt=10.*at least 88"),
+    (torch.arange(200).float(), TypeError, "dtype torch.float32.*torch.long"),
+    (torch.arange(200).view(2, 100), ValueError, "1-D"),
+    ([1, 2, 3], TypeError, "LongTensor"),
+    (torch.arange(200) - 5, ValueError, "negative token ids"),
+])
+def test_bad_training_streams(stream, error, match):
+    with pytest.raises(error, match=match):
+        train(make("bigram"), stream, VALID, FAST)
+
+
+def test_too_short_validation_stream():
+    with pytest.raises(ValueError, match="valid_stream has 5 tokens.*eval_batch_size=4 needs at least 8"):
+        train(make("bigram"), TRAIN, VALID[:5], FAST)
+    with pytest.raises(ValueError, match="stream has 3 tokens.*at least 20"):
+        evaluate(make("bigram"), VALID[:3])
+
+
+def test_models_outside_the_protocol():
+    with pytest.raises(TypeError, match="has no nll method"):
+        train(nn.Linear(2, 2), TRAIN, VALID, FAST)
+    with pytest.raises(TypeError, match="nn.Module"):
+        evaluate(object(), VALID)
+
+    class WrongShape(Bigram):
+        def nll(self, inputs, targets, state):
+            return super().nll(inputs, targets, state)[0].flatten(), None
+
+    with pytest.raises(ValueError, match=r"shape \(T, B\) = \(10, 8\), got \(80,\)"):
+        train(WrongShape(), TRAIN, VALID, FAST)
+
+    class NoPair(Bigram):
+        def nll(self, inputs, targets, state):
+            return super().nll(inputs, targets, state)[0]
+
+    with pytest.raises(TypeError, match="pair"):
+        train(NoPair(), TRAIN, VALID, FAST)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": -0.1}, "lr must be"),
+    ({"lr": float("nan")}, "lr must be"),
+    ({"optimizer": "adam"}, "unknown optimizer 'adam'; choose one of adamw, sgd"),
+    ({"schedule": "step"}, "unknown schedule 'step'; choose one of constant, cosine, linear"),
+    ({"batch_size": 0}, "batch_size must be an int >= 1"),
+    ({"bptt": 2.5}, "bptt must be an int"),
+    ({"clip_grad_norm": 0}, "clip_grad_norm"),
+    ({"patience": 0}, "patience must be an int >= 1 or None"),
+    ({"betas": (0.9, 1.0)}, r"betas\[1\]"),
+    ({"momentum": -0.5}, "momentum"),
+    ({"warmup_steps": -1}, "warmup_steps"),
+    ({"weight_decay": -1e-3}, "weight_decay"),
+])
+def test_invalid_config_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(FAST, **kwargs)
+
+
+def test_nan_loss_stops_with_advice():
+    class Explodes(Bigram):
+        calls = 0
+
+        def nll(self, inputs, targets, state):
+            nll, _ = super().nll(inputs, targets, state)
+            if self.training:
+                Explodes.calls += 1
+                if Explodes.calls == 3:
+                    nll = nll * float("nan")
+            return nll, None
+
+    model = Explodes()
+    with pytest.raises(FloatingPointError) as err:
+        train(model, TRAIN, VALID, dataclasses.replace(FAST, clip_grad_norm=None))
+    message = str(err.value)
+    assert "step 3" in message and "Lower the learning rate" in message
+    assert "clip_grad_norm=1.0" in message
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Display
+
+def test_progress_bar_and_plot(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = train(make("bigram"), TRAIN, VALID, dataclasses.replace(FAST, max_steps=12, eval_every=4,
+                                                                          progress=True))
+    assert "tok/s" in capsys.readouterr().err
+    assert history.eval_steps == [4, 8, 12]
+    ax = history.plot()
+    assert len(ax.lines) == 3  # train, validation, best step
+    assert list(ax.lines[1].get_xdata()) == [4, 8, 12]
+    fig, ax2 = plt.subplots()
+    assert plot_history(history, ax2) is ax2
+    plt.close("all")

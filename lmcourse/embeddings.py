@@ -1,9 +1,9 @@
 """Word vectors: word2vec's skip-gram with negative sampling (SGNS), in PyTorch, and the probes
 the book runs on them (neighbours, analogies, a 2-D picture).
 
-Chapter 3 (Word embeddings) explains this module. It follows Mikolov et al. (2013), "Distributed
-representations of words and phrases and their compositionality", and the choices of their C tool
-``word2vec.c`` (which gensim's ``Word2Vec`` copies):
+Chapter 3a (Word embeddings and a feed-forward language model) explains this module. It follows
+Mikolov et al. (2013), "Distributed representations of words and phrases and their
+compositionality", and the choices of their C tool ``word2vec.c`` (which gensim's ``Word2Vec`` copies):
 
 - **Model.** Two tables: the input vectors ``v`` (``in_embed``, the word vectors we keep, started
   uniform in ``±0.5/C``) and the output vectors ``u`` (``out_embed``, started at zero). For a

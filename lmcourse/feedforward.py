@@ -1,5 +1,5 @@
-"""The feed-forward neural language model of Bengio et al. (2003), Chapter 3 (Neural and
-recurrent models).
+"""The feed-forward neural language model of Bengio et al. (2003), Chapter 3a (Word embeddings and
+a feed-forward language model).
 
 Like an n-gram model it reads only the last ``n - 1`` tokens, but it maps each to a learned
 vector (a *word feature vector*, the embedding), concatenates them into ``x``, and computes

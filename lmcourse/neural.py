@@ -1,7 +1,7 @@
 """What every neural language model in the book shares: the output layer, the model protocol
 (``nll``, ``log_probs``), sampling, and the checks on token tensors.
 
-Chapter 3 (Neural and recurrent models) introduces the protocol with the feed-forward model
+Chapter 3a (Word embeddings and a feed-forward language model) introduces the protocol with the feed-forward model
 of Bengio et al. (2003) (:mod:`lmcourse.feedforward`) and reuses it for the recurrent models
 (:mod:`lmcourse.rnn`); the training loop (:mod:`lmcourse.train`) relies on nothing else. A
 subclass turns token ids into *features*, one vector per position, and :class:`NeuralLM` turns

@@ -1,5 +1,5 @@
 """Recurrent networks: the Elman RNN, LSTM and GRU cells written from their equations, and the
-recurrent language model of Chapter 3 (Neural and recurrent models) built on torch's fast layers.
+recurrent language model of Chapter 3b (Recurrent language models) built on torch's fast layers.
 
 - **Cells from scratch.** :class:`RNNCell`, :class:`LSTMCell` and :class:`GRUCell` compute one
   time step, ``forward(x (B, C), state) -> new state``, with parameters named and laid out as

@@ -1,6 +1,6 @@
 r"""One training loop for every language model in the book.
 
-Chapter 3 (Neural and recurrent models) builds this loop step by step for the feed-forward model;
+Chapter 3a (Word embeddings and a feed-forward language model) first uses this loop;
 Chapter 3b (Recurrent language models) and every later chapter (GPT, BERT-style models) call
 :func:`train` with their own model and a :class:`TrainConfig` varied with ``dataclasses.replace``.
 

@@ -1,0 +1,123 @@
+"""Checkers for Chapter 3b (recurrent language models): an Elman RNN run over a sequence, and
+gradient clipping by the global norm.
+
+The oracles are trusted references, not the reader's formula restated: ``torch.nn.RNN`` for the
+forward pass and ``torch.nn.utils.clip_grad_norm_`` for clipping (its ``1e-6`` guard against a zero
+norm is far below the checker's tolerance).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lmcourse.exercises.core import Case, Exercise, register
+
+# --- recurrent.rnn_forward -------------------------------------------------------------------
+
+
+def _torch_rnn(xs, h0, W_ih, W_hh, b) -> np.ndarray:
+    """Hidden states of torch's Elman RNN (tanh) given these weights, in float64: (T, H)."""
+    xs, h0, W_ih, W_hh, b = (torch.as_tensor(np.asarray(a, dtype=float)) for a in (xs, h0, W_ih, W_hh, b))
+    rnn = torch.nn.RNN(W_ih.shape[1], W_ih.shape[0], nonlinearity="tanh").double()
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(W_ih)
+        rnn.weight_hh_l0.copy_(W_hh)
+        rnn.bias_ih_l0.copy_(b)
+        rnn.bias_hh_l0.zero_()
+        out, _ = rnn(xs[:, None, :], h0[None, None, :])  # (T, 1, C) -> (T, 1, H)
+    return out[:, 0, :].numpy()
+
+
+def _zero_start(xs, h0, W_ih, W_hh, b):
+    return _torch_rnn(xs, np.zeros_like(np.asarray(h0, dtype=float)), W_ih, W_hh, b)
+
+
+def _transposed_recurrence(xs, h0, W_ih, W_hh, b):
+    return _torch_rnn(xs, h0, W_ih, np.asarray(W_hh, dtype=float).T, b)
+
+
+def _no_tanh(xs, h0, W_ih, W_hh, b):
+    h, out = np.asarray(h0, dtype=float), []
+    for x in np.asarray(xs, dtype=float):
+        h = np.asarray(W_ih) @ x + np.asarray(W_hh) @ h + np.asarray(b)
+        out.append(h)
+    return np.stack(out)
+
+
+def _last_state_only(xs, h0, W_ih, W_hh, b):
+    return _torch_rnn(xs, h0, W_ih, W_hh, b)[-1]
+
+
+def _rnn_cases() -> list[Case]:
+    rng = np.random.default_rng(3)
+    cases = [Case((np.array([[1.0], [0.0], [-1.0]]), np.array([0.5]), np.array([[1.0]]), np.array([[0.5]]),
+                   np.array([0.0])), label="one unit, three steps (the hand example of exercise 1)")]
+    for T, C, H in ((4, 3, 2), (6, 2, 5), (1, 4, 3)):
+        cases.append(Case((rng.normal(size=(T, C)), rng.normal(size=H), rng.normal(size=(H, C)),
+                           rng.normal(size=(H, H)), rng.normal(size=H)), label=f"T={T}, C={C}, H={H}, random"))
+    return cases
+
+
+register(Exercise(
+    name="recurrent.rnn_forward",
+    cases=_rnn_cases(),
+    oracle=_torch_rnn,
+    hint="Start from h = h0. For each x_t in order: h = tanh(W_ih @ x_t + W_hh @ h + b), and keep every h. "
+         "Return the kept states stacked into an array of shape (T, H): one row per time step.",
+    wrong_answers={"starts from zeros instead of h0": _zero_start, "uses W_hh transposed": _transposed_recurrence,
+                   "forgets the tanh": _no_tanh, "returns only the last state": _last_state_only},
+))
+
+# --- recurrent.clip_by_global_norm ------------------------------------------------------------
+
+
+def _torch_clip(grads: list, max_norm: float) -> tuple[list[np.ndarray], float]:
+    params = [torch.nn.Parameter(torch.zeros(np.shape(g), dtype=torch.float64)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = torch.as_tensor(np.asarray(g, dtype=float)).clone()
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return [p.grad.numpy() for p in params], float(norm)
+
+
+def _per_tensor(grads, max_norm):
+    out = []
+    for g in grads:
+        g = np.asarray(g, dtype=float)
+        n = np.linalg.norm(g)
+        out.append(g * min(1.0, max_norm / n) if n > 0 else g)
+    return out, float(np.sqrt(sum(np.sum(np.asarray(g, dtype=float) ** 2) for g in grads)))
+
+
+def _always_rescale(grads, max_norm):
+    norm = float(np.sqrt(sum(np.sum(np.asarray(g, dtype=float) ** 2) for g in grads)))
+    return [np.asarray(g, dtype=float) * max_norm / norm for g in grads], norm
+
+
+def _elementwise(grads, max_norm):
+    norm = float(np.sqrt(sum(np.sum(np.asarray(g, dtype=float) ** 2) for g in grads)))
+    return [np.clip(np.asarray(g, dtype=float), -max_norm, max_norm) for g in grads], norm
+
+
+def _clip_cases() -> list[Case]:
+    rng = np.random.default_rng(5)
+    return [
+        Case(([np.array([3.0, 0.0]), np.array([[0.0, 4.0]])], 1.0), label="norm 5 clipped to 1"),
+        Case(([np.array([0.3, 0.4])], 1.0), label="norm 0.5, below the limit: unchanged"),
+        Case(([rng.normal(size=(3, 4)) * 10, rng.normal(size=5)], 2.5), label="two random tensors, large norm"),
+        Case(([np.array([0.1, -0.2]), np.array([5.0]), np.array([[0.0, 0.0]])], 3.0),
+             label="one large entry among small ones"),
+    ]
+
+
+register(Exercise(
+    name="recurrent.clip_by_global_norm",
+    cases=_clip_cases(),
+    oracle=_torch_clip,
+    hint="Compute ONE norm over all gradients together, sqrt(sum of every squared entry of every array). "
+         "If it exceeds max_norm, multiply every array by max_norm / norm; otherwise leave them as they are. "
+         "Return (the list of arrays, the norm before clipping).",
+    wrong_answers={"clips each tensor on its own": _per_tensor, "rescales even below the limit": _always_rescale,
+                   "clips each entry": _elementwise},
+    rel_tol=1e-5,
+))

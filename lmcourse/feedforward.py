@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_tokens
+from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes, check_tokens
 
 __all__ = ["FeedForwardConfig", "FeedForwardLM"]
 
@@ -51,12 +51,7 @@ class FeedForwardConfig:
     pad_id: int = 2  # fills the context before a stream's first token: "</s>" in the book's vocabularies
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context", "emb_dim", "hidden_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_sizes(self, ("vocab_size", "context", "emb_dim", "hidden_dim"))
         if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) or \
                 not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id must be an id in [0, vocab_size={self.vocab_size}), got "

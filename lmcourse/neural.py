@@ -36,9 +36,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NeuralLM", "check_adaptive_cutoffs", "check_tokens", "ADAPTIVE_DIV_VALUE"]
+__all__ = ["NeuralLM", "check_sizes", "check_adaptive_cutoffs", "check_tokens", "ADAPTIVE_DIV_VALUE"]
 
 ADAPTIVE_DIV_VALUE = 4.0  # each tail cluster's projection is 4x narrower than the previous one
+
+
+def check_sizes(config: Any, names: Sequence[str]) -> None:
+    """Check that the fields `names` of a model config are positive ints and its ``dropout`` is in
+    [0, 1); raise a ValueError naming the field otherwise."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not 0 <= config.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout!r}")
 
 
 def check_adaptive_cutoffs(cutoffs: Sequence[int] | None, vocab_size: int) -> tuple[int, ...] | None:

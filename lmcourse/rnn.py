@@ -33,7 +33,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from lmcourse.neural import NeuralLM, check_adaptive_cutoffs
+from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "unroll", "copy_weights_from",
            "RNNConfig", "RNNModel", "CELLS"]
@@ -291,12 +291,7 @@ class RNNConfig:
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(map(repr, CELLS))}")
-        for name in ("vocab_size", "emb_dim", "hidden_dim", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_sizes(self, ("vocab_size", "emb_dim", "hidden_dim", "num_layers"))
         cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs, self.vocab_size)
         object.__setattr__(self, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
         if self.tie_weights and cutoffs is not None:

@@ -59,6 +59,14 @@ def check_sentences(sentences: Iterable[Sequence[str]], who: str) -> list[Sequen
     return out
 
 
+def left_windows(stream: np.ndarray, positions: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` ids before each predicted position, oldest first: (P, m), the last column being the
+    word just before the predicted one (``m = 0`` gives an empty (P, 0) array)."""
+    if m == 0:
+        return np.zeros((len(positions), 0), dtype=np.int64)
+    return np.stack([stream[positions - j] for j in range(m, 0, -1)], axis=1)  # (P, m)
+
+
 def lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Position of each query in ``sorted_keys``, or -1 where it is absent."""
     idx = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
@@ -253,8 +261,7 @@ class NGramCounts:
         stream, positions, _ = self.encode(test)
         if len(positions) == 0:
             raise ValueError("unseen_share needs at least one test sentence")
-        left = np.stack([stream[positions - j] for j in range(n - 1, 0, -1)], axis=1) if n > 1 else \
-            np.zeros((len(positions), 0), dtype=np.int64)  # (P, n-1)
+        left = left_windows(stream, positions, n - 1)  # (P, n-1)
         seen = self.gram_index(n, self.context_ids(left)[-1], stream[positions]) >= 0  # (P,)
         return int(np.count_nonzero(~seen)) / len(seen)
 

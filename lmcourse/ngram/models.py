@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmcourse.ngram.counts import BOS_ID, EOS_ID, NGramCounts, check_order, check_sentences
+from lmcourse.ngram.counts import BOS_ID, EOS_ID, NGramCounts, check_order, check_sentences, left_windows
 from lmcourse.text import Vocab
 
 __all__ = ["NGramModel", "LanguageModel", "Evaluation", "NotADistributionError",
@@ -108,9 +108,7 @@ class NGramModel:
         (P,)), the predicted word ids (P,), and the number of OOV words."""
         counts = self.counts
         stream, positions, num_oov = counts.encode(check_sentences(sentences, "scoring"))
-        m = self.order - 1
-        left = np.stack([stream[positions - j] for j in range(m, 0, -1)], axis=1) if m else \
-            np.zeros((len(positions), 0), dtype=np.int64)  # (P, order-1)
+        left = left_windows(stream, positions, self.order - 1)  # (P, order-1)
         return counts.context_ids(left), stream[positions], num_oov
 
     def _uniform(self, words: np.ndarray) -> np.ndarray:

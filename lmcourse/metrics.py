@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
     "accuracy", "precision", "recall", "f1_score",
-    "Result", "record", "load_results", "results_path", "results_table",
+    "Result", "record", "load_results", "results_path", "results_table", "chapter_order",
 ]
 
 
@@ -231,12 +232,27 @@ RESULT_HEADERS = {"model": "model", "family": "family", "tokenization": "tokens"
                   "chapter": "ch."}
 
 
-def results_table(path: Path | None = None):
+def chapter_order(label: str) -> tuple[int, str]:
+    """Sort key for chapter labels in book order: "2" < "3a" < "3b" < "10"."""
+    match = re.fullmatch(r"(\d+)([a-z]*)", label.strip())
+    if not match:
+        raise ValueError(f"chapter label {label!r} is not a number with an optional letter, like '3' or '3b'")
+    return int(match.group(1)), match.group(2)
+
+
+def results_table(path: Path | None = None, up_to: str | None = None):
     """The results table as a pandas DataFrame with short column headers (see `RESULT_HEADERS`),
-    worst bits per character first, ready to display in a notebook."""
+    worst bits per character first, ready to display in a notebook.
+
+    `up_to="3a"` keeps the rows of chapters up to 3a, so a chapter shows what the reader has seen so
+    far even when later chapters have already recorded their models."""
     import pandas as pd  # only the notebooks need pandas
 
-    rows = [asdict(r) for r in load_results(path)]
+    results = load_results(path)
+    if up_to is not None:
+        last = chapter_order(up_to)
+        results = [r for r in results if r.chapter and chapter_order(r.chapter) <= last]
+    rows = [asdict(r) for r in results]
     table = pd.DataFrame(rows, columns=[f.name for f in fields(Result)])
     table = table.sort_values("bits_per_char", ascending=False, kind="stable").reset_index(drop=True)
     return table.rename(columns=RESULT_HEADERS)

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -160,3 +161,14 @@ def test_results_table_sorted_with_short_headers(tmp_path):
     table = metrics.results_table(path)
     assert list(table.columns) == list(metrics.RESULT_HEADERS.values())
     assert table["model"].tolist() == ["b", "a"] and table["bpc"].tolist() == [3.0, 1.0]
+
+
+def test_results_table_up_to_a_chapter_keeps_earlier_rows_only(tmp_path):
+    path = tmp_path / "results.csv"
+    for name, chapter in (("ngram", "2"), ("ff", "3a"), ("lstm", "3b"), ("gpt", "10")):
+        metrics.record(dataclasses.replace(_result(name, 10.0), chapter=chapter), path)
+    assert sorted(metrics.results_table(path, up_to="3a")["model"]) == ["ff", "ngram"]
+    assert sorted(metrics.results_table(path, up_to="9")["model"]) == ["ff", "lstm", "ngram"]
+    assert len(metrics.results_table(path)) == 4
+    with pytest.raises(ValueError, match="chapter label"):
+        metrics.results_table(path, up_to="three")

@@ -1,0 +1,267 @@
+"""Attention from its formula: scaled dot-product attention, masks, multi-head attention, and the
+additive attention of Bahdanau et al. (2015). Chapter 4 (Attention and the Transformer) builds
+each piece and checks it against PyTorch's own.
+
+    attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V
+
+Masks follow PyTorch's convention: a *boolean* mask is True where a query may attend to a key;
+a *float* mask is added to the scores (``-inf`` blocks). A query whose keys are all blocked gets
+an output of zeros, as ``torch.nn.functional.scaled_dot_product_attention`` gives on the CPU.
+``is_causal=True`` lets position i attend to keys 0..i (top-left aligned, as in PyTorch).
+
+Shape letters: ``B`` batch, ``H`` heads, ``L`` queries, ``S`` keys, ``E`` query/key size per
+head (``d_k``), ``Ev`` value size, ``C`` model width (``d_model``), ``D = C / H``.
+
+Left out: dropout on the attention weights (none of the book's small models needs it), grouped-
+query attention, and sliding windows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask", "MultiHeadAttention",
+           "AdditiveAttention"]
+
+
+def _check_float_tensor(name: str, x: Any, min_dim: int) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got "
+                        f"{type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype}")
+    if x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions (..., length, size), "
+                         f"got shape {tuple(x.shape)}")
+
+
+def causal_mask(length: int, key_length: int | None = None, device: Any = None) -> torch.Tensor:
+    """Boolean ``(L, S)`` mask, True where query i may see key j, i.e. j <= i.
+
+    >>> causal_mask(3).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    key_length = length if key_length is None else key_length
+    return torch.ones(length, key_length, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths: torch.Tensor | list[int], max_length: int) -> torch.Tensor:
+    """Boolean ``(B, 1, S)`` mask from the true length of each sequence: True on real tokens.
+
+    It broadcasts over the queries; add a head dimension (``mask[:, None]``) for ``(B, H, L, S)``.
+
+    >>> padding_mask([2, 3], 4).int().tolist()
+    [[[1, 1, 0, 0]], [[1, 1, 1, 0]]]
+    """
+    lengths = torch.as_tensor(lengths)
+    return (torch.arange(max_length, device=lengths.device) < lengths[:, None])[:, None, :]
+
+
+def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a tensor (bool: True = may attend; float: added to the scores), "
+                        f"got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"mask must be bool (True = may attend) or float (added to the scores), got "
+                        f"{mask.dtype}; convert a 0/1 mask with mask.bool()")
+    try:
+        fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                         f"{tuple(scores_shape)} (..., L queries, S keys)")
+
+
+def _softmax_over_keys(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax along the last axis; a row whose every score is -inf (all keys blocked) gets zeros.
+
+    Those rows are set to 0 *before* the softmax as well as after, so no NaN appears in the
+    forward pass or in the gradients."""
+    dead = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., L, 1)
+    weights = torch.softmax(scores.masked_fill(dead, 0.0), dim=-1)
+    return weights.masked_fill(dead, 0.0)
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None, is_causal: bool = False,
+                                 return_weights: bool = False
+                                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T / sqrt(E) + mask) v`` for ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``.
+
+    Returns the output ``(..., L, Ev)``, and the weights ``(..., L, S)`` if `return_weights`.
+    Equal to ``torch.nn.functional.scaled_dot_product_attention`` (tests); slower, but every step
+    is visible.
+
+    >>> q = torch.tensor([[1.0, 0.0]]); k = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> v = torch.tensor([[10.0], [20.0]])
+    >>> out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
+    >>> [round(x, 3) for x in w[0].tolist()]  # softmax([1, 0] / sqrt(2))
+    [0.67, 0.33]
+    """
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_float_tensor(name, x, 2)
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k and v must have one dtype, got {q.dtype}, {k.dtype}, {v.dtype}; convert "
+                        f"them with .to(q.dtype)")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"queries and keys must have the same size per head to take dot products: "
+                         f"q is (..., L, {q.shape[-1]}), k is (..., S, {k.shape[-1]})")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"keys and values must come in pairs: k has {k.shape[-2]} positions, "
+                         f"v has {v.shape[-2]}")
+    if is_causal and mask is not None:
+        raise ValueError("give either is_causal=True or a mask, not both (combine them into one mask)")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, E) @ (..., E, S) -> (..., L, S)
+    if is_causal:
+        mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (L, S)
+    if mask is not None:
+        _check_mask(mask, scores.shape)
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        elif mask.dtype != scores.dtype:
+            raise TypeError(f"a float mask must have the dtype of q ({q.dtype}), got {mask.dtype}; "
+                            f"convert it with mask.to(q.dtype)")
+        else:
+            scores = scores + mask
+    weights = _softmax_over_keys(scores)  # (..., L, S), each row sums to 1 (or is 0 if all blocked)
+    out = weights @ v  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+    return (out, weights) if return_weights else out
+
+
+class MultiHeadAttention(nn.Module):
+    """``H`` attention heads side by side, each on its own ``D = C / H``-sized projections.
+
+    ``MultiHead(X) = concat(head_1, ..., head_H) W_O`` with ``head_h = attention(X W_Q^h, X W_K^h,
+    X W_V^h)`` (Vaswani et al., 2017). The three input projections are one ``(3C, C)`` matrix, as
+    in ``nn.MultiheadAttention``, whose weights :meth:`from_torch` copies. ``causal=True`` makes
+    every position see only itself and earlier ones (GPT); ``causal=False`` sees all (BERT).
+    ``fused=True`` calls PyTorch's fused kernel instead of :func:`scaled_dot_product_attention`.
+    `rotary`, if given, rotates queries and keys by position (:class:`lmcourse.positions.RotaryEmbedding`).
+
+    Inputs are batch first: ``(B, T, C)``.
+    """
+
+    def __init__(self, emb_dim: int, num_heads: int, causal: bool = False, fused: bool = False,
+                 bias: bool = True, rotary: nn.Module | None = None) -> None:
+        super().__init__()
+        for name, value in (("emb_dim", emb_dim), ("num_heads", num_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if emb_dim % num_heads:
+            raise ValueError(f"emb_dim={emb_dim} is not divisible by num_heads={num_heads}: each head gets "
+                             f"emb_dim / num_heads dimensions; pick e.g. num_heads in "
+                             f"{[h for h in range(1, min(emb_dim, 16) + 1) if emb_dim % h == 0]}")
+        self.emb_dim, self.num_heads, self.head_dim = emb_dim, num_heads, emb_dim // num_heads
+        self.causal, self.fused = causal, fused
+        self.in_proj = nn.Linear(emb_dim, 3 * emb_dim, bias=bias)  # [W_Q; W_K; W_V] for all heads
+        self.out_proj = nn.Linear(emb_dim, emb_dim, bias=bias)  # W_O
+        self.rotary = rotary
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, T, C) -> (B, H, T, D)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False,
+                key: torch.Tensor | None = None, value: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention over ``x (B, T, C)`` -> ``(B, T, C)``; with `key`/`value` ``(B, S, C)``,
+        attention from ``x`` to them (cross-attention).
+
+        `mask` (bool or float) broadcasts to ``(B, H, T, S)``, e.g. ``(T, S)`` or a padding mask
+        ``(B, 1, 1, S)``; it is combined with the causal mask if the module is causal.
+        `return_weights` also returns the attention weights ``(B, H, T, S)`` (not with ``fused``).
+        """
+        _check_float_tensor("x", x, 3)
+        if x.dim() != 3 or x.shape[-1] != self.emb_dim:
+            raise ValueError(f"x must be (B, T, C={self.emb_dim}), got {tuple(x.shape)}")
+        key = x if key is None else key
+        value = key if value is None else value
+        for name, t in (("key", key), ("value", value)):
+            _check_float_tensor(name, t, 3)
+            if t.dim() != 3 or t.shape[0] != x.shape[0] or t.shape[-1] != self.emb_dim:
+                raise ValueError(f"{name} must be (B={x.shape[0]}, S, C={self.emb_dim}), got {tuple(t.shape)}")
+        w_q, w_k, w_v = self.in_proj.weight.chunk(3)  # each (C, C)
+        b_q, b_k, b_v = self.in_proj.bias.chunk(3) if self.in_proj.bias is not None else (None,) * 3
+        q = self._split_heads(F.linear(x, w_q, b_q))  # (B, T, C) -> (B, H, T, D)
+        k = self._split_heads(F.linear(key, w_k, b_k))  # (B, S, C) -> (B, H, S, D)
+        v = self._split_heads(F.linear(value, w_v, b_v))  # (B, S, C) -> (B, H, S, D)
+        if self.rotary is not None:
+            q, k = self.rotary(q), self.rotary(k)
+        T, S = q.shape[-2], k.shape[-2]
+        if mask is not None:
+            _check_mask(mask, torch.Size((x.shape[0], self.num_heads, T, S)))
+            if mask.dim() not in (2, 4):
+                raise ValueError(f"mask must be (T, S) or 4-D (B, H or 1, T or 1, S), got shape "
+                                 f"{tuple(mask.shape)}; for a padding mask use padding_mask(lengths, S)[:, None]")
+        if self.causal:
+            causal = causal_mask(T, S, device=x.device)  # (T, S)
+            if mask is None:
+                mask = causal
+            elif mask.dtype == torch.bool:
+                mask = mask & causal
+            else:
+                mask = mask.masked_fill(~causal, float("-inf"))
+        if self.fused:
+            if return_weights:
+                raise ValueError("the fused kernel does not return attention weights; use fused=False")
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
+            weights = None
+        else:
+            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, return_weights=True)
+        out = out.transpose(1, 2).reshape(x.shape[0], T, self.emb_dim)  # (B, H, T, D) -> (B, T, C)
+        out = self.out_proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
+        return (out, weights) if return_weights else out
+
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention, causal: bool = False, fused: bool = False
+                   ) -> MultiHeadAttention:
+        """A copy of ``nn.MultiheadAttention``'s weights (it must use one packed in-projection)."""
+        if not isinstance(module, nn.MultiheadAttention):
+            raise TypeError(f"expected nn.MultiheadAttention, got {type(module).__name__}")
+        if module.bias_k is not None or module.add_zero_attn:
+            raise ValueError("nn.MultiheadAttention with add_bias_kv=True or add_zero_attn=True attends to "
+                             "extra key/value rows that MultiHeadAttention does not have; build it without them")
+        if module.in_proj_weight is None:
+            raise ValueError("nn.MultiheadAttention with kdim/vdim != embed_dim keeps separate projections; "
+                             "only the packed (3C, C) in-projection can be copied")
+        mine = cls(module.embed_dim, module.num_heads, causal=causal, fused=fused,
+                   bias=module.in_proj_bias is not None)
+        with torch.no_grad():
+            mine.in_proj.weight.copy_(module.in_proj_weight)
+            mine.out_proj.weight.copy_(module.out_proj.weight)
+            if module.in_proj_bias is not None:
+                mine.in_proj.bias.copy_(module.in_proj_bias)
+                mine.out_proj.bias.copy_(module.out_proj.bias)
+        return mine
+
+    def extra_repr(self) -> str:
+        return f"emb_dim={self.emb_dim}, num_heads={self.num_heads}, causal={self.causal}, fused={self.fused}"
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau et al. (2015): ``score(s, h_j) = v^T tanh(W s + U h_j)``, then softmax over j.
+
+    The query ``s`` is the decoder state ``(B, Q)``; the keys and values are the encoder states
+    ``(B, S, K)``. Returns the context vector ``(B, K)`` and the weights ``(B, S)``.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(query_dim, hidden_dim, bias=False)  # W
+        self.key_proj = nn.Linear(key_dim, hidden_dim)  # U (and the bias)
+        self.score = nn.Linear(hidden_dim, 1, bias=False)  # v
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`mask` ``(B, S)`` is True on real (non-padding) encoder positions."""
+        hidden = torch.tanh(self.query_proj(query)[:, None, :] + self.key_proj(keys))  # (B, 1, A) + (B, S, A)
+        scores = self.score(hidden).squeeze(-1)  # (B, S, A) @ (A, 1) -> (B, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = _softmax_over_keys(scores)  # (B, S); zeros if every position is masked
+        context = (weights[:, :, None] * keys).sum(1)  # (B, S, 1) * (B, S, K) -> (B, K)
+        return context, weights

@@ -1,0 +1,259 @@
+"""A decoder-only Transformer language model, Chapter 4 (Attention and the Transformer).
+
+Composed of small named parts, as in nanoGPT: token embedding (+ positions) -> ``num_layers``
+pre-LayerNorm :class:`Block` s -> LayerNorm -> softmax. A block is
+
+    x = x + Dropout(MultiHeadAttention(LayerNorm(x)))      (causal self-attention)
+    x = x + Dropout(MLP(LayerNorm(x)))                     (Linear -> GELU -> Linear)
+
+Putting LayerNorm before each sub-layer (Xiong et al., 2020; GPT-2) rather than after the
+residual sum (Vaswani et al., 2017) keeps the residual path an identity, so deep stacks train
+without a long warm-up. ``fused=True`` runs attention with PyTorch's fused kernel, ``False`` with
+the book's :func:`lmcourse.attention.scaled_dot_product_attention`; both give the same numbers.
+
+The model follows the protocol of :class:`lmcourse.neural.NeuralLM` (inputs ``(T, B)``,
+time first), so :func:`lmcourse.train.train` trains it like the recurrent models. Its ``state``
+is the last ``context_length - 1`` input tokens ``(S, B)``: a chunk of ``T`` tokens is read
+after up to ``context_length - T`` tokens of the previous chunk, so evaluating with chunks
+shorter than the context gives every token a long left context (a sliding window), much as an
+RNN's carried state does. Training with ``bptt == context_length`` carries nothing and costs
+nothing extra.
+
+Shape letters: ``T`` time, ``B`` batch, ``C`` = ``emb_dim`` (``d_model``), ``H`` heads,
+``L`` = ``context_length``, ``V`` vocabulary.
+
+Left out: attention dropout, a KV cache and the GPT-2 weight names (Chapter 6 adds them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmcourse.attention import MultiHeadAttention
+from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes, check_tokens
+from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
+
+__all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS"]
+
+POSITIONS = ("learned", "sinusoidal", "rotary")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Hyperparameters of :class:`TransformerLM`. :meth:`tiny` trains in seconds on a CPU.
+    Vary with ``dataclasses.replace(cfg, num_layers=4)``."""
+
+    vocab_size: int  # V: number of token ids
+    context_length: int = 128  # L: the most tokens one prediction can see (including itself)
+    emb_dim: int = 128  # C (d_model): width of the residual stream
+    num_heads: int = 4  # H: attention heads per layer, each of size emb_dim / num_heads
+    num_layers: int = 2  # stacked blocks
+    mlp_ratio: int = 4  # the MLP's hidden width is mlp_ratio * emb_dim
+    dropout: float = 0.1  # on the embeddings and on each sub-layer's output
+    positions: str = "learned"  # "learned" (GPT-2), "sinusoidal" (Vaswani et al.) or "rotary" (RoPE)
+    fused: bool = True  # torch's fused attention kernel; False: the book's from-scratch attention
+    tie_weights: bool = False  # the output layer shares the embedding matrix (full softmax only)
+    adaptive_cutoffs: tuple[int, ...] | None = None  # e.g. (2000, 6000): adaptive softmax; None: full
+
+    def __post_init__(self) -> None:
+        check_sizes(self, ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers", "mlp_ratio"))
+        if self.positions not in POSITIONS:
+            raise ValueError(f"unknown positions {self.positions!r}; choose one of {', '.join(map(repr, POSITIONS))}")
+        if self.emb_dim % self.num_heads:
+            raise ValueError(f"emb_dim={self.emb_dim} is not divisible by num_heads={self.num_heads}: each "
+                             f"head gets emb_dim / num_heads dimensions; change one of them")
+        if self.positions == "rotary" and self.head_dim % 2:
+            raise ValueError(f"rotary positions rotate pairs of dimensions, so the head size "
+                             f"emb_dim / num_heads = {self.head_dim} must be even")
+        if self.positions == "sinusoidal" and self.emb_dim % 2:
+            raise ValueError(f"sinusoidal positions pair sines and cosines, so emb_dim must be even, "
+                             f"got {self.emb_dim}")
+        cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs, self.vocab_size)
+        object.__setattr__(self, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
+        if self.tie_weights and cutoffs is not None:
+            raise ValueError("tie_weights=True cannot be combined with adaptive_cutoffs: the adaptive "
+                             "softmax has no single V x C output matrix to share. Set "
+                             "adaptive_cutoffs=None or tie_weights=False")
+
+    @property
+    def head_dim(self) -> int:
+        """D = C / H: the size of each head's queries, keys and values."""
+        return self.emb_dim // self.num_heads
+
+    @classmethod
+    def tiny(cls, vocab_size: int, **overrides: Any) -> TransformerConfig:
+        """A small model for tests and CPU experiments; `overrides` change any field.
+
+        >>> TransformerConfig.tiny(100, positions="rotary").head_dim
+        8
+        """
+        fields = dict(context_length=32, emb_dim=32, num_heads=4, num_layers=2, dropout=0.0)
+        return cls(vocab_size=vocab_size, **{**fields, **overrides})
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward sub-layer: ``Linear(C -> rC) -> GELU -> Linear(rC -> C)``."""
+
+    def __init__(self, emb_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.up = nn.Linear(emb_dim, hidden_dim)
+        self.act = nn.GELU()
+        self.down = nn.Linear(hidden_dim, emb_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.act(self.up(x)))  # (B, T, C) -> (B, T, rC) -> (B, T, C)
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm Transformer block: causal self-attention and an MLP, each in a residual."""
+
+    def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
+        super().__init__()
+        c = config
+        self.ln_attn = nn.LayerNorm(c.emb_dim)
+        self.attn = MultiHeadAttention(c.emb_dim, c.num_heads, causal=True, fused=c.fused, rotary=rotary)
+        self.ln_mlp = nn.LayerNorm(c.emb_dim)
+        self.mlp = MLP(c.emb_dim, c.mlp_ratio * c.emb_dim)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x: torch.Tensor, return_weights: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, C) -> (B, T, C)``; with `return_weights`, also the attention weights ``(B, H, T, T)``."""
+        attended = self.attn(self.ln_attn(x), return_weights=return_weights)
+        attended, weights = attended if return_weights else (attended, None)
+        x = x + self.drop(attended)
+        x = x + self.drop(self.mlp(self.ln_mlp(x)))
+        return (x, weights) if return_weights else x
+
+
+class TransformerLM(NeuralLM):
+    """A decoder-only Transformer language model (GPT-style, pre-LayerNorm, GELU).
+
+    >>> model = TransformerLM(TransformerConfig.tiny(vocab_size=10))
+    >>> x = torch.tensor([[1, 2], [3, 4], [5, 6]])  # (T=3, B=2)
+    >>> logp, state = model.log_probs(x)
+    >>> logp.shape, state.shape  # state: the tokens read so far (up to context_length - 1)
+    (torch.Size([3, 2, 10]), torch.Size([3, 2]))
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        if not isinstance(config, TransformerConfig):
+            raise TypeError(f"TransformerLM needs a TransformerConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.positions: nn.Module | None = None
+        rotary = None
+        if c.positions == "learned":
+            self.positions = LearnedPositions(c.context_length, c.emb_dim)
+        elif c.positions == "sinusoidal":
+            self.positions = SinusoidalPositions(c.context_length, c.emb_dim)
+        else:
+            rotary = RotaryEmbedding(c.head_dim)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.num_layers))
+        self.ln_final = nn.LayerNorm(c.emb_dim)
+        self._build_output(c.emb_dim, c.vocab_size, c.adaptive_cutoffs)
+        self._init_weights()
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight  # one Parameter, (V, C)
+
+    def _init_weights(self) -> None:
+        """GPT-2's initialisation: N(0, 0.02) for matrices and embeddings, zero biases, and the
+        projections that write into the residual stream scaled by 1/sqrt(2 * num_layers), so the
+        stream's variance does not grow with depth."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)) and module is not self.adaptive:
+                nn.init.normal_(module.weight, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            for layer in (block.attn.out_proj, block.mlp.down):
+                nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.config.num_layers))
+
+    def hidden_states(self, ids: torch.Tensor, return_weights: bool = False
+                      ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Token ids ``(B, T)`` (batch first) -> final hidden states ``(B, T, C)``; with
+        `return_weights`, also each layer's attention weights ``(B, H, T, T)``."""
+        T, L = ids.shape[1], self.config.context_length
+        if T > L:
+            raise ValueError(f"a sequence of {T} tokens is longer than the model's context_length={L}; "
+                             f"cut it into chunks of at most {L} tokens (e.g. bptt <= {L}) or build a "
+                             f"model with a larger context_length")
+        x = self.embedding(ids)  # (B, T) -> (B, T, C)
+        if self.positions is not None:
+            x = x + self.positions(T)  # (B, T, C) + (T, C)
+        x = self.drop(x)
+        weights = []
+        for block in self.blocks:
+            if return_weights:
+                x, w = block(x, return_weights=True)
+                weights.append(w)
+            else:
+                x = block(x)
+        x = self.ln_final(x)
+        return (x, weights) if return_weights else x
+
+    def features(self, inputs: torch.Tensor, state: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``(T, B)`` -> final hidden states ``(T, B, C)``, each position seeing up to
+        ``context_length - T`` tokens of `state` before the chunk; and the new state."""
+        T, B = inputs.shape
+        L = self.config.context_length
+        if T > L:
+            raise ValueError(f"a chunk of {T} tokens is longer than the model's context_length={L}; "
+                             f"use bptt <= {L}, or build a model with a larger context_length")
+        previous = state if state is not None else inputs.new_empty((0, B))
+        keep = min(previous.shape[0], L - T)
+        window = torch.cat([previous[previous.shape[0] - keep:], inputs])  # (keep + T, B)
+        hidden = self.hidden_states(window.T)  # (B, keep + T, C)
+        feats = hidden[:, keep:].transpose(0, 1)  # (B, T, C) -> (T, B, C)
+        return feats, window[-(L - 1):] if L > 1 else window[:0]
+
+    def check_state(self, state: Any, batch_size: int) -> None:
+        """The state must be earlier token ids ``(S, B)`` with ``S < context_length``."""
+        L = self.config.context_length
+        check_tokens("state (the previous tokens)", state, self.config.vocab_size)
+        if state.shape[0] >= L or state.shape[1] != batch_size:
+            raise ValueError(f"state must be the previous tokens (S, B={batch_size}) with S < context_length={L}, "
+                             f"as returned by the previous call; got {tuple(state.shape)}")
+
+    @contextlib.contextmanager
+    def _from_scratch_attention(self) -> Iterator[None]:
+        """Temporarily use the from-scratch attention (the fused kernel returns no weights)."""
+        saved = [block.attn.fused for block in self.blocks]
+        for block in self.blocks:
+            block.attn.fused = False
+        try:
+            yield
+        finally:
+            for block, fused in zip(self.blocks, saved):
+                block.attn.fused = fused
+
+    @torch.no_grad()
+    def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's attention weights ``(B, H, T, T)`` for token ids ``(B, T)``, in eval mode.
+
+        Row ``i`` of head ``h`` is the distribution over the positions ``0..i`` that position ``i``
+        reads from.
+        """
+        check_tokens("ids", ids.T if isinstance(ids, torch.Tensor) else ids, self.config.vocab_size)
+        was_training = self.training
+        self.eval()
+        try:
+            with self._from_scratch_attention():
+                _, weights = self.hidden_states(ids, return_weights=True)
+        finally:
+            self.train(was_training)
+        return weights
+
+    def extra_repr(self) -> str:
+        return f"{dataclasses.asdict(self.config)}"

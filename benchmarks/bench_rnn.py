@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from typing import Callable
 
@@ -29,22 +28,11 @@ import torch
 from torch import nn
 
 from lmcourse.feedforward import FeedForwardConfig, FeedForwardLM
+from lmcourse.profiling import median_seconds
 from lmcourse.rnn import GRUCell, LSTMCell, RNNCell, RNNConfig, RNNModel, unroll
 
 VOCAB, DIM, BATCH, BPTT, THREADS = 15_000, 256, 32, 35, 2
 CUTOFFS = (2000, 6000)
-
-
-def median_seconds(step: Callable[[], object], steps: int, warmup: int = 2) -> float:
-    """Median wall time of one call of `step`, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def zipf_ids(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -80,7 +68,7 @@ def model_rows(steps: int) -> list[tuple[str, int, float]]:
                                               num_layers=1, dropout=0.2, adaptive_cutoffs=cutoffs))
         for name, model in models.items():
             torch.manual_seed(0)
-            seconds = median_seconds(training_step(model.train()), steps)
+            seconds = median_seconds(training_step(model.train()), repeats=steps, warmup=2)
             rows.append((f"{name}, {softmax} softmax", model.num_parameters, seconds))
     return rows
 
@@ -94,7 +82,7 @@ def cell_rows(steps: int) -> list[tuple[str, int, float]]:
         cell = ours.from_torch(layer)
         for label, run in ((f"{name}: from-scratch cell, unroll", lambda: unroll(cell, x)[0]),
                            (f"{name}: torch nn.{theirs.__name__}", lambda: layer(x)[0])):
-            seconds = median_seconds(lambda: run().sum().backward(), steps)  # noqa: B023
+            seconds = median_seconds(lambda: run().sum().backward(), repeats=steps, warmup=2)  # noqa: B023
             rows.append((label, sum(p.numel() for p in layer.parameters()), seconds))
     return rows
 

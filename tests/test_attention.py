@@ -20,13 +20,6 @@ from lmcourse.attention import (AdditiveAttention, MultiHeadAttention, causal_ma
                                 scaled_dot_product_attention)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def randn(*shape, seed=0, dtype=torch.float32):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)

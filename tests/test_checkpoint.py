@@ -17,13 +17,12 @@ from safetensors import safe_open
 
 from lmcourse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lmcourse.train import History, TrainConfig, make_optimizer, make_scheduler, train
-from tests.lm_fixtures import (  # noqa: F401  (one_thread is an autouse fixture)
+from tests.lm_fixtures import (
     FAST,
     TRAIN,
     VALID,
     assert_same_weights,
     make,
-    one_thread,
     weights,
 )
 

@@ -21,14 +21,6 @@ from lmcourse.feedforward import FeedForwardConfig, FeedForwardLM
 V = 19
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster and does not stall when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def make_model(**overrides):
     torch.manual_seed(0)

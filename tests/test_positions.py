@@ -21,13 +21,6 @@ from lmcourse.positions import (LearnedPositions, RotaryEmbedding, SinusoidalPos
                                 sinusoidal_positions)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def randn(*shape, seed=0, dtype=torch.float32):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)

@@ -20,15 +20,6 @@ from lmcourse.data import batchify, get_batch
 from lmcourse.rnn import (CELLS, GRUCell, LSTMCell, RNNCell, RNNConfig, RNNModel, copy_weights_from,
                           unroll)
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is faster, and it does not stall when other processes
-    share the CPU (OpenMP threads wait for each other at every operation)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # --- the cells against torch ---------------------------------------------------------------------
 

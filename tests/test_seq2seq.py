@@ -37,14 +37,6 @@ from lmcourse.seq2seq import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster, and it does not stall when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY = Seq2SeqConfig(emb_dim=8, hidden_dim=12, attention_dim=10)
 VARIANTS = {  # (attention, bidirectional)

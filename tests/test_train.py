@@ -28,7 +28,7 @@ from lmcourse.train import (
     plot_history,
     train,
 )
-from tests.lm_fixtures import (  # noqa: F401  (one_thread is an autouse fixture)
+from tests.lm_fixtures import (
     FAST,
     SOURCE,
     TRAIN,
@@ -39,7 +39,6 @@ from tests.lm_fixtures import (  # noqa: F401  (one_thread is an autouse fixture
     V,
     assert_same_weights,
     make,
-    one_thread,
 )
 
 

@@ -82,6 +82,8 @@ def _softmax_over_keys(scores: torch.Tensor) -> torch.Tensor:
     Those rows are set to 0 *before* the softmax as well as after, so no NaN appears in the
     forward pass or in the gradients."""
     dead = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., L, 1)
+    if not bool(dead.any()):  # the usual case: no extra copy of the (..., L, S) weights
+        return torch.softmax(scores, dim=-1)
     weights = torch.softmax(scores.masked_fill(dead, 0.0), dim=-1)
     return weights.masked_fill(dead, 0.0)
 
@@ -192,6 +194,7 @@ class MultiHeadAttention(nn.Module):
         if self.rotary is not None:
             q, k = self.rotary(q), self.rotary(k)
         T, S = q.shape[-2], k.shape[-2]
+        has_mask = mask is not None
         if mask is not None:
             _check_mask(mask, torch.Size((x.shape[0], self.num_heads, T, S)))
             if mask.dim() not in (2, 4):
@@ -208,7 +211,10 @@ class MultiHeadAttention(nn.Module):
         if self.fused:
             if return_weights:
                 raise ValueError("the fused kernel does not return attention weights; use fused=False")
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
+            if self.causal and not has_mask and T == S:  # the kernel's own causal path: no T x S mask kept
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
             weights = None
         else:
             out, weights = scaled_dot_product_attention(q, k, v, mask=mask, return_weights=True)

@@ -6,8 +6,8 @@ kernel as the sequence grows; ``benchmarks/`` uses them for longer sweeps.
 The memory measure counts the bytes of every tensor that autograd saves during a forward pass
 (via ``torch.autograd.graph.saved_tensors_hooks``): the activations a training step must keep
 until its backward pass. It is exact and the same on every machine, unlike the process's peak
-memory, and it is what grows as ``T^2`` when attention stores its ``T x T`` weights. Tensors
-saved twice (the same storage) are counted once.
+memory, and it is what grows as ``T^2`` when attention stores its ``T x T`` weights. Tensors that
+share memory (views of one storage, such as a reshaped matrix) count once, by the storage's size.
 
 Left out: peak memory of the allocator, GPU timing (needs synchronisation), FLOP counting.
 """
@@ -53,11 +53,11 @@ def saved_tensor_bytes(fn: Callable[[], Any]) -> int:
     >>> saved_tensor_bytes(lambda: (x * 2).exp())  # exp saves its output: 1,000 float32
     4000
     """
-    seen: dict[tuple[int, int, tuple[int, ...]], int] = {}
+    seen: dict[int, int] = {}  # storage address -> bytes
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
-        seen[key] = t.numel() * t.element_size()
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

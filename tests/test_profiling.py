@@ -27,10 +27,17 @@ def test_from_scratch_attention_keeps_the_t_by_t_weights_and_the_fused_kernel_do
     (ours_small, fused_small), (ours_big, fused_big) = both(128), both(512)
     assert ours_big / ours_small > 10  # quadratic: 4x the length, about 16x the bytes
     assert fused_big / fused_small < 5  # linear
-    assert ours_big >= 2 * 2 * 512 * 512 * 4  # at least the weights of 2 heads, float32
+    assert ours_big >= 2 * 512 * 512 * 4  # at least the weights of 2 heads, float32
 
 
 def test_median_seconds_measures_and_checks_its_arguments():
     assert median_seconds(lambda: None, repeats=3) < 0.01
     with pytest.raises(ValueError, match="repeats >= 1"):
         median_seconds(lambda: None, repeats=0)
+
+
+def test_views_of_one_storage_count_once():
+    w = torch.ones(4, 6, requires_grad=True)
+    weights = torch.softmax(w, dim=-1)  # softmax saves its output: 24 floats
+    assert saved_tensor_bytes(lambda: torch.softmax(w, dim=-1).view(2, 12) @ torch.ones(12, 3)) == 4 * (24 + 36)  # the softmax output once, and the matrix
+    assert weights.shape == (4, 6)

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes, check_tokens
+from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 
 __all__ = ["FeedForwardConfig", "FeedForwardLM"]
 
@@ -56,8 +56,7 @@ class FeedForwardConfig:
                 not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"pad_id must be an id in [0, vocab_size={self.vocab_size}), got "
                              f"{self.pad_id!r}; it fills the context before a stream starts")
-        cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs, self.vocab_size)
-        object.__setattr__(self, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
+        check_output_layer(self, width="F")
 
     @classmethod
     def tiny(cls, vocab_size: int, **overrides: Any) -> FeedForwardConfig:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NeuralLM", "check_sizes", "check_adaptive_cutoffs", "check_tokens", "ADAPTIVE_DIV_VALUE"]
+__all__ = ["NeuralLM", "check_sizes", "check_adaptive_cutoffs", "check_output_layer", "check_tokens", "ADAPTIVE_DIV_VALUE"]
 
 ADAPTIVE_DIV_VALUE = 4.0  # each tail cluster's projection is 4x narrower than the previous one
 
@@ -79,6 +79,18 @@ def check_adaptive_cutoffs(cutoffs: Sequence[int] | None, vocab_size: int) -> tu
     if not ok:
         raise ValueError(f"{hint}; got {cutoffs!r}")
     return cutoffs
+
+
+def check_output_layer(config: Any, width: str) -> None:
+    """Check a model config's output layer: validate ``adaptive_cutoffs`` (stored back as a tuple)
+    and refuse ``tie_weights`` together with the adaptive softmax. `width` names the feature size
+    in the message (``"H"``, ``"C"``)."""
+    cutoffs = check_adaptive_cutoffs(config.adaptive_cutoffs, config.vocab_size)
+    object.__setattr__(config, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
+    if getattr(config, "tie_weights", False) and cutoffs is not None:
+        raise ValueError(f"tie_weights=True cannot be combined with adaptive_cutoffs: the adaptive "
+                         f"softmax has no single V x {width} output matrix to share. Set "
+                         f"adaptive_cutoffs=None or tie_weights=False")
 
 
 def check_tokens(name: str, x: Any, vocab_size: int, shape: tuple[int, ...] | None = None) -> None:

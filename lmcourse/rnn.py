@@ -33,7 +33,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes
+from lmcourse.neural import NeuralLM, check_output_layer, check_sizes
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "unroll", "copy_weights_from",
            "RNNConfig", "RNNModel", "CELLS"]
@@ -292,12 +292,7 @@ class RNNConfig:
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(map(repr, CELLS))}")
         check_sizes(self, ("vocab_size", "emb_dim", "hidden_dim", "num_layers"))
-        cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs, self.vocab_size)
-        object.__setattr__(self, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
-        if self.tie_weights and cutoffs is not None:
-            raise ValueError("tie_weights=True cannot be combined with adaptive_cutoffs: the adaptive "
-                             "softmax has no single V x H output matrix to share. Set "
-                             "adaptive_cutoffs=None or tie_weights=False")
+        check_output_layer(self, width="H")
         if self.tie_weights and self.emb_dim != self.hidden_dim:
             raise ValueError(f"tie_weights=True needs emb_dim == hidden_dim (the decoder reuses the "
                              f"V x E embedding matrix as its V x H weight), got emb_dim={self.emb_dim}, "

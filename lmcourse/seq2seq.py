@@ -67,7 +67,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lmcourse.attention import AdditiveAttention
-from lmcourse.train import History, TrainConfig, make_optimizer, make_scheduler
+from lmcourse.train import History, TrainConfig, _device, make_optimizer, make_scheduler
 
 __all__ = ["PAD_ID", "BOS_ID", "EOS_ID", "TASKS", "CHAPTER_LENGTHS", "CharVocab", "make_pairs",
            "Batch", "make_batch", "Seq2SeqConfig", "Seq2Seq", "chapter_train_config",
@@ -401,10 +401,6 @@ def _bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -
 def _loss(model: Seq2Seq, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
     return F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=PAD_ID, reduction=reduction)
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _to(batch: Batch, device: torch.device) -> Batch:

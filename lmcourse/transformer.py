@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from lmcourse.attention import MultiHeadAttention
-from lmcourse.neural import NeuralLM, check_adaptive_cutoffs, check_sizes, check_tokens
+from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
 __all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS"]
@@ -76,12 +76,7 @@ class TransformerConfig:
         if self.positions == "sinusoidal" and self.emb_dim % 2:
             raise ValueError(f"sinusoidal positions pair sines and cosines, so emb_dim must be even, "
                              f"got {self.emb_dim}")
-        cutoffs = check_adaptive_cutoffs(self.adaptive_cutoffs, self.vocab_size)
-        object.__setattr__(self, "adaptive_cutoffs", cutoffs)  # lists (from JSON) -> tuple
-        if self.tie_weights and cutoffs is not None:
-            raise ValueError("tie_weights=True cannot be combined with adaptive_cutoffs: the adaptive "
-                             "softmax has no single V x C output matrix to share. Set "
-                             "adaptive_cutoffs=None or tie_weights=False")
+        check_output_layer(self, width="C")
 
     @property
     def head_dim(self) -> int:
@@ -208,11 +203,8 @@ class TransformerLM(NeuralLM):
         ``context_length - T`` tokens of `state` before the chunk; and the new state."""
         T, B = inputs.shape
         L = self.config.context_length
-        if T > L:
-            raise ValueError(f"a chunk of {T} tokens is longer than the model's context_length={L}; "
-                             f"use bptt <= {L}, or build a model with a larger context_length")
         previous = state if state is not None else inputs.new_empty((0, B))
-        keep = min(previous.shape[0], L - T)
+        keep = min(previous.shape[0], max(L - T, 0))  # a chunk longer than L: hidden_states refuses it
         window = torch.cat([previous[previous.shape[0] - keep:], inputs])  # (keep + T, B)
         hidden = self.hidden_states(window.T)  # (B, keep + T, C)
         feats = hidden[:, keep:].transpose(0, 1)  # (B, T, C) -> (T, B, C)

@@ -34,11 +34,13 @@ book: $(STAMP)
 
 test: book test-package test-notebooks test-exercises
 
+# Two workers: the CI machine has two cores, and every test and notebook uses one torch thread.
 test-package: $(STAMP)
-	$(BIN)/python -m pytest -q tests lmcourse
+	$(BIN)/python -m pytest -q -n 2 tests lmcourse
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=900 chapters
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=900 chapters
 
 test-exercises: $(STAMP)
 	$(BIN)/python -m lmcourse.exercises selftest chapters

@@ -14,16 +14,18 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Hashable, Iterable, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
     "accuracy", "precision", "recall", "f1_score",
-    "Result", "record", "load_results", "results_path", "results_table", "chapter_order",
+    "Result", "record", "load_results", "results_path", "results_table", "style_results", "chapter_order",
 ]
 
 
@@ -200,31 +202,50 @@ def load_results(path: Path | None = None) -> list[Result]:
                        float(row["train_seconds"]), row["chapter"]) for row in reader]
 
 
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path.lock`` (POSIX), so notebooks running at the same time
+    (CI runs two) cannot both read the table, add a row and write, losing one of the rows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one notebook at a time, no lock needed
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def record(result: Result, path: Path | None = None) -> list[Result]:
     """Add `result` to the table, replacing an earlier row of the same model; return the table as saved.
 
-    The file is rewritten atomically, so an interrupted run never leaves half a table.
+    The file is rewritten atomically, so an interrupted run never leaves half a table, and under a
+    lock, so two notebooks recording at once keep both rows.
     """
     path = Path(path) if path else results_path()
-    rows = load_results(path)
-    names = [r.model for r in rows]
-    if result.model in names:
-        rows[names.index(result.model)] = result
-    else:
-        rows.append(result)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            values = asdict(row)
-            for key in ("test_perplexity", "bits_per_char"):
-                values[key] = f"{values[key]:.6g}"
-            values["train_seconds"] = f"{values['train_seconds']:.2f}"
-            writer.writerow(values)
-    os.replace(tmp, path)
-    return load_results(path)
+    with _exclusive(path):
+        rows = load_results(path)
+        names = [r.model for r in rows]
+        if result.model in names:
+            rows[names.index(result.model)] = result
+        else:
+            rows.append(result)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                values = asdict(row)
+                for key in ("test_perplexity", "bits_per_char"):
+                    values[key] = f"{values[key]:.6g}"
+                values["train_seconds"] = f"{values['train_seconds']:.2f}"
+                writer.writerow(values)
+        os.replace(tmp, path)
+        return load_results(path)
 
 
 RESULT_HEADERS = {"model": "model", "family": "family", "tokenization": "tokens", "parameters": "params",
@@ -256,3 +277,13 @@ def results_table(path: Path | None = None, up_to: str | None = None):
     table = pd.DataFrame(rows, columns=[f.name for f in fields(Result)])
     table = table.sort_values("bits_per_char", ascending=False, kind="stable").reset_index(drop=True)
     return table.rename(columns=RESULT_HEADERS)
+
+
+def style_results(table: Any, seconds_decimals: int = 0) -> Any:
+    """A results table (or some of its rows) ready to show in a notebook: perplexity to one
+    decimal, bits per character to three, parameters with thousands separators, no index.
+
+    Text is HTML-escaped, so a tokenization such as "min count 2, <unk>" shows as written rather
+    than being swallowed by the browser as an unknown tag."""
+    formats = {"test PPL": "{:.1f}", "bpc": "{:.3f}", "train s": f"{{:.{seconds_decimals}f}}", "params": "{:,}"}
+    return table.style.format(formats, escape="html").hide(axis="index")

@@ -1,5 +1,6 @@
 import dataclasses
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -172,3 +173,25 @@ def test_results_table_up_to_a_chapter_keeps_earlier_rows_only(tmp_path):
     assert len(metrics.results_table(path)) == 4
     with pytest.raises(ValueError, match="chapter label"):
         metrics.results_table(path, up_to="three")
+
+
+def test_style_results_escapes_text_and_formats_numbers(tmp_path):
+    path = tmp_path / "results.csv"
+    metrics.record(dataclasses.replace(_result("lstm", 159.87), tokenization="words (min count 2, <unk>)",
+                                       parameters=5293888), path)
+    html = metrics.style_results(metrics.results_table(path))._repr_html_()
+    assert "&lt;unk&gt;" in html and "<unk>" not in html
+    assert ">159.9<" in html and ">5,293,888<" in html
+
+
+
+def test_record_from_several_writers_at_once_keeps_every_row(tmp_path):
+    path = tmp_path / "results.csv"
+
+    def record_many(start: int) -> None:
+        for i in range(start, start + 25):
+            metrics.record(_result(f"model {i}", 10.0 + i), path)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each record() opens its own lock file: flock excludes
+        list(pool.map(record_many, [0, 100, 200, 300]))
+    assert len(metrics.load_results(path)) == 100

@@ -9,6 +9,11 @@ a *float* mask is added to the scores (``-inf`` blocks). A query whose keys are 
 an output of zeros, as ``torch.nn.functional.scaled_dot_product_attention`` gives on the CPU.
 ``is_causal=True`` lets position i attend to keys 0..i (top-left aligned, as in PyTorch).
 
+A :class:`KVCache` keeps the keys and values of the positions a layer has already read, so that
+generation computes each position's projections once (Chapter 6 explains it). A chunk of ``L``
+new queries after ``S - L`` cached keys needs the *bottom-right* aligned causal mask, query i
+seeing keys ``0 .. S - L + i``: ``causal_mask(L, S, offset=S - L)``.
+
 Shape letters: ``B`` batch, ``H`` heads, ``L`` queries, ``S`` keys, ``E`` query/key size per
 head (``d_k``), ``Ev`` value size, ``C`` model width (``d_model``), ``D = C / H``.
 
@@ -25,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask", "MultiHeadAttention",
+__all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask", "KVCache", "MultiHeadAttention",
            "AdditiveAttention"]
 
 
@@ -38,14 +43,19 @@ def _check_float_tensor(name: str, x: Any, min_dim: int) -> None:
                          f"got shape {tuple(x.shape)}")
 
 
-def causal_mask(length: int, key_length: int | None = None, device: Any = None) -> torch.Tensor:
-    """Boolean ``(L, S)`` mask, True where query i may see key j, i.e. j <= i.
+def causal_mask(length: int, key_length: int | None = None, device: Any = None, offset: int = 0) -> torch.Tensor:
+    """Boolean ``(L, S)`` mask, True where query i may see key j, i.e. j <= i + offset.
+
+    `offset` is the number of keys before the first query's own position: ``offset = S - L``
+    for ``L`` new tokens after ``S - L`` cached ones (bottom-right aligned).
 
     >>> causal_mask(3).int().tolist()
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    >>> causal_mask(2, 4, offset=2).int().tolist()  # 2 new queries after 2 cached keys
+    [[1, 1, 1, 0], [1, 1, 1, 1]]
     """
     key_length = length if key_length is None else key_length
-    return torch.ones(length, key_length, dtype=torch.bool, device=device).tril()
+    return torch.ones(length, key_length, dtype=torch.bool, device=device).tril(diagonal=offset)
 
 
 def padding_mask(lengths: torch.Tensor | list[int], max_length: int) -> torch.Tensor:
@@ -134,6 +144,45 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return (out, weights) if return_weights else out
 
 
+class KVCache:
+    """The keys and values one attention layer has computed so far, each ``(B, H, S, D)``.
+
+    In generation, the keys and values of earlier positions never change (a causal model's
+    position j sees nothing after j), so they are kept rather than recomputed: each new
+    token's query attends to all cached keys, and its own key and value are appended.
+
+    >>> cache = KVCache()
+    >>> k, v = cache.append(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))  # 3 positions read
+    >>> k, v = cache.append(torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4))  # then one more
+    >>> len(cache), tuple(k.shape)
+    (4, (1, 2, 4, 4))
+    """
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None  # (B, H, S, D)
+        self.values: torch.Tensor | None = None  # (B, H, S, D)
+
+    def __len__(self) -> int:
+        """S: the number of positions cached."""
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the keys and values ``(B, H, T, D)`` of `T` new positions; return all ``(B, H, S + T, D)``."""
+        if self.keys is None:
+            self.keys, self.values = k, v
+        else:
+            if k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]:
+                raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "
+                                 f"{tuple(self.keys.shape)} (B, H, S, D): same batch, heads and head size "
+                                 f"needed; start a new KVCache for another batch")
+            self.keys = torch.cat([self.keys, k], dim=-2)  # (B, H, S, D) + (B, H, T, D) -> (B, H, S + T, D)
+            self.values = torch.cat([self.values, v], dim=-2)  # (B, H, S, D) + (B, H, T, D) -> (B, H, S + T, D)
+        return self.keys, self.values
+
+    def __repr__(self) -> str:
+        return f"KVCache(length={len(self)})"
+
+
 class MultiHeadAttention(nn.Module):
     """``H`` attention heads side by side, each on its own ``D = C / H``-sized projections.
 
@@ -168,18 +217,24 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, T, C) -> (B, H, T, D)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False,
-                key: torch.Tensor | None = None, value: torch.Tensor | None = None
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Self-attention over ``x (B, T, C)`` -> ``(B, T, C)``; with `key`/`value` ``(B, S, C)``,
         attention from ``x`` to them (cross-attention).
 
         `mask` (bool or float) broadcasts to ``(B, H, T, S)``, e.g. ``(T, S)`` or a padding mask
         ``(B, 1, 1, S)``; it is combined with the causal mask if the module is causal.
         `return_weights` also returns the attention weights ``(B, H, T, S)`` (not with ``fused``).
+        `cache` (self-attention only): ``x`` holds the ``T`` positions after the ``P`` already in
+        the cache; their keys and values are appended to it and the queries attend to all
+        ``S = P + T`` keys (causal: bottom-right aligned).
         """
         _check_float_tensor("x", x, 3)
         if x.dim() != 3 or x.shape[-1] != self.emb_dim:
             raise ValueError(f"x must be (B, T, C={self.emb_dim}), got {tuple(x.shape)}")
+        if cache is not None and (key is not None or value is not None):
+            raise ValueError("a KVCache keeps a layer's own keys and values (self-attention); "
+                             "do not combine it with key/value (cross-attention)")
         key = x if key is None else key
         value = key if value is None else value
         for name, t in (("key", key), ("value", value)):
@@ -191,8 +246,11 @@ class MultiHeadAttention(nn.Module):
         q = self._split_heads(F.linear(x, w_q, b_q))  # (B, T, C) -> (B, H, T, D)
         k = self._split_heads(F.linear(key, w_k, b_k))  # (B, S, C) -> (B, H, S, D)
         v = self._split_heads(F.linear(value, w_v, b_v))  # (B, S, C) -> (B, H, S, D)
+        past = len(cache) if cache is not None else 0  # P positions read before x
         if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
+            q, k = self.rotary(q, offset=past), self.rotary(k, offset=past)
+        if cache is not None:
+            k, v = cache.append(k, v)  # (B, H, P + T, D) each
         T, S = q.shape[-2], k.shape[-2]
         has_mask = mask is not None
         if mask is not None:
@@ -200,8 +258,10 @@ class MultiHeadAttention(nn.Module):
             if mask.dim() not in (2, 4):
                 raise ValueError(f"mask must be (T, S) or 4-D (B, H or 1, T or 1, S), got shape "
                                  f"{tuple(mask.shape)}; for a padding mask use padding_mask(lengths, S)[:, None]")
-        if self.causal:
-            causal = causal_mask(T, S, device=x.device)  # (T, S)
+        kernel_causal = self.fused and self.causal and not has_mask and T == S  # the kernel masks by itself
+        lone_newest = T == 1 and S == past + 1  # one new query after the cache: it may see every key
+        if self.causal and not kernel_causal and not lone_newest:
+            causal = causal_mask(T, S, device=x.device, offset=past)  # (T, S)
             if mask is None:
                 mask = causal
             elif mask.dtype == torch.bool:
@@ -211,7 +271,7 @@ class MultiHeadAttention(nn.Module):
         if self.fused:
             if return_weights:
                 raise ValueError("the fused kernel does not return attention weights; use fused=False")
-            if self.causal and not has_mask and T == S:  # the kernel's own causal path: no T x S mask kept
+            if kernel_causal:  # no T x S mask built or kept
                 out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
             else:
                 out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)

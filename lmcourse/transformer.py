@@ -22,7 +22,12 @@ nothing extra.
 Shape letters: ``T`` time, ``B`` batch, ``C`` = ``emb_dim`` (``d_model``), ``H`` heads,
 ``L`` = ``context_length``, ``V`` vocabulary.
 
-Left out: attention dropout, a KV cache and the GPT-2 weight names (Chapter 6 adds them).
+:meth:`TransformerLM.hidden_states` can read a chunk after the positions already held in a list
+of :class:`lmcourse.attention.KVCache` (one per block), which generation uses (Chapter 6,
+:mod:`lmcourse.gpt`); the options ``gelu_approximate``, ``layer_norm_eps`` and ``output_bias``
+let :class:`lmcourse.gpt.GPT` be exactly GPT-2.
+
+Left out: attention dropout and the GPT-2 weight names (:mod:`lmcourse.gpt` adds them).
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmcourse.attention import MultiHeadAttention
+from lmcourse.attention import KVCache, MultiHeadAttention
 from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
-__all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS"]
+__all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS", "GELU_APPROXIMATIONS"]
 
 POSITIONS = ("learned", "sinusoidal", "rotary")
+GELU_APPROXIMATIONS = ("none", "tanh")  # nn.GELU's `approximate`: exact erf, or GPT-2's tanh formula
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ class TransformerConfig:
     fused: bool = True  # torch's fused attention kernel; False: the book's from-scratch attention
     tie_weights: bool = False  # the output layer shares the embedding matrix (full softmax only)
     adaptive_cutoffs: tuple[int, ...] | None = None  # e.g. (2000, 6000): adaptive softmax; None: full
+    gelu_approximate: str = "none"  # "none": exact GELU; "tanh": GPT-2's approximation ("gelu_new")
+    layer_norm_eps: float = 1e-5  # added to the variance in every LayerNorm
+    output_bias: bool = True  # a bias on the output layer (GPT-2 has none)
 
     def __post_init__(self) -> None:
         check_sizes(self, ("vocab_size", "context_length", "emb_dim", "num_heads", "num_layers", "mlp_ratio"))
@@ -76,6 +85,15 @@ class TransformerConfig:
         if self.positions == "sinusoidal" and self.emb_dim % 2:
             raise ValueError(f"sinusoidal positions pair sines and cosines, so emb_dim must be even, "
                              f"got {self.emb_dim}")
+        if self.gelu_approximate not in GELU_APPROXIMATIONS:
+            raise ValueError(f"unknown gelu_approximate {self.gelu_approximate!r}; choose one of "
+                             f"{', '.join(map(repr, GELU_APPROXIMATIONS))}")
+        if not (isinstance(self.layer_norm_eps, (int, float)) and 0 < self.layer_norm_eps < 1):
+            raise ValueError(f"layer_norm_eps must be a small positive number such as 1e-5, got "
+                             f"{self.layer_norm_eps!r}")
+        if not self.output_bias and self.adaptive_cutoffs is not None:
+            raise ValueError("output_bias=False needs the full softmax (adaptive_cutoffs=None): the "
+                             "adaptive softmax keeps its own biases")
         check_output_layer(self, width="C")
 
     @property
@@ -95,12 +113,14 @@ class TransformerConfig:
 
 
 class MLP(nn.Module):
-    """The position-wise feed-forward sub-layer: ``Linear(C -> rC) -> GELU -> Linear(rC -> C)``."""
+    """The position-wise feed-forward sub-layer: ``Linear(C -> rC) -> GELU -> Linear(rC -> C)``.
 
-    def __init__(self, emb_dim: int, hidden_dim: int) -> None:
+    ``approximate="tanh"`` uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``, GPT-2's GELU."""
+
+    def __init__(self, emb_dim: int, hidden_dim: int, approximate: str = "none") -> None:
         super().__init__()
         self.up = nn.Linear(emb_dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = nn.GELU(approximate=approximate)
         self.down = nn.Linear(hidden_dim, emb_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,16 +133,17 @@ class Block(nn.Module):
     def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
         super().__init__()
         c = config
-        self.ln_attn = nn.LayerNorm(c.emb_dim)
+        self.ln_attn = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
         self.attn = MultiHeadAttention(c.emb_dim, c.num_heads, causal=True, fused=c.fused, rotary=rotary)
-        self.ln_mlp = nn.LayerNorm(c.emb_dim)
-        self.mlp = MLP(c.emb_dim, c.mlp_ratio * c.emb_dim)
+        self.ln_mlp = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
+        self.mlp = MLP(c.emb_dim, c.mlp_ratio * c.emb_dim, approximate=c.gelu_approximate)
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, x: torch.Tensor, return_weights: bool = False
+    def forward(self, x: torch.Tensor, return_weights: bool = False, cache: KVCache | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """``(B, T, C) -> (B, T, C)``; with `return_weights`, also the attention weights ``(B, H, T, T)``."""
-        attended = self.attn(self.ln_attn(x), return_weights=return_weights)
+        """``(B, T, C) -> (B, T, C)``; with `return_weights`, also the attention weights ``(B, H, T, S)``.
+        With `cache`, ``x`` holds the positions after those cached (see :class:`KVCache`)."""
+        attended = self.attn(self.ln_attn(x), return_weights=return_weights, cache=cache)
         attended, weights = attended if return_weights else (attended, None)
         x = x + self.drop(attended)
         x = x + self.drop(self.mlp(self.ln_mlp(x)))
@@ -155,8 +176,10 @@ class TransformerLM(NeuralLM):
             rotary = RotaryEmbedding(c.head_dim)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.num_layers))
-        self.ln_final = nn.LayerNorm(c.emb_dim)
+        self.ln_final = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
         self._build_output(c.emb_dim, c.vocab_size, c.adaptive_cutoffs)
+        if not c.output_bias:
+            self.decoder.bias = None  # logits = features @ W^T only
         self._init_weights()
         if c.tie_weights:
             self.decoder.weight = self.embedding.weight  # one Parameter, (V, C)
@@ -174,26 +197,33 @@ class TransformerLM(NeuralLM):
             for layer in (block.attn.out_proj, block.mlp.down):
                 nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.config.num_layers))
 
-    def hidden_states(self, ids: torch.Tensor, return_weights: bool = False
+    def hidden_states(self, ids: torch.Tensor, return_weights: bool = False,
+                      cache: list[KVCache] | None = None
                       ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Token ids ``(B, T)`` (batch first) -> final hidden states ``(B, T, C)``; with
-        `return_weights`, also each layer's attention weights ``(B, H, T, T)``."""
+        `return_weights`, also each layer's attention weights ``(B, H, T, S)``.
+
+        With `cache` (one :class:`KVCache` per block), `ids` are the positions after the
+        ``P`` already cached; their keys and values are added to it."""
+        if cache is not None and len(cache) != len(self.blocks):
+            raise ValueError(f"cache must hold one KVCache per block ({len(self.blocks)}), got {len(cache)}")
+        past = len(cache[0]) if cache else 0  # P positions already read
         T, L = ids.shape[1], self.config.context_length
-        if T > L:
-            raise ValueError(f"a sequence of {T} tokens is longer than the model's context_length={L}; "
+        if past + T > L:
+            raise ValueError(f"a sequence of {past + T} tokens is longer than the model's context_length={L}; "
                              f"cut it into chunks of at most {L} tokens (e.g. bptt <= {L}) or build a "
                              f"model with a larger context_length")
         x = self.embedding(ids)  # (B, T) -> (B, T, C)
         if self.positions is not None:
-            x = x + self.positions(T)  # (B, T, C) + (T, C)
+            x = x + self.positions(T, offset=past)  # (B, T, C) + (T, C)
         x = self.drop(x)
         weights = []
-        for block in self.blocks:
+        for block, layer_cache in zip(self.blocks, cache or [None] * len(self.blocks)):
             if return_weights:
-                x, w = block(x, return_weights=True)
+                x, w = block(x, return_weights=True, cache=layer_cache)
                 weights.append(w)
             else:
-                x = block(x)
+                x = block(x, cache=layer_cache)
         x = self.ln_final(x)
         return (x, weights) if return_weights else x
 

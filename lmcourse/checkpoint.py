@@ -104,9 +104,11 @@ def _sniff(path: Path) -> None:
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(9)
-    pickle_like = head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
     header_len = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
-    if pickle_like or len(head) < 9 or not 0 < header_len <= size - 8 or head[8:9] != b"{":
+    if len(head) < 9 or not 0 < header_len <= size - 8 or head[8:9] != b"{":
+        # a zip (torch.save) or a raw pickle; tested only now, since a safetensors header's length
+        # may itself start with the byte 0x80
+        pickle_like = head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
         hint = " (it looks like a torch.save / pickle file)" if pickle_like else ""
         raise CheckpointError(
             f"{path} is not a safetensors checkpoint{hint}. lmcourse reads checkpoints only in the "

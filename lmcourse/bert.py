@@ -496,15 +496,18 @@ class BertForSequenceClassification(nn.Module):
     def from_pretrained_encoder(cls, bert_model: BertModel, num_labels: int = 2
                                 ) -> BertForSequenceClassification:
         """A fresh classifier (random, from the torch seed) on a copy of `bert_model`: fine-tuning
-        it leaves `bert_model` as it was. The new model is in `bert_model`'s train/eval mode."""
+        it leaves `bert_model` as it was. The new model is in `bert_model`'s train/eval mode.
+
+        An encoder pre-trained by masked LM alone has no pooler (``with_pooler=False``, as in
+        :class:`BertForMaskedLM`); it gets a fresh one, trained during fine-tuning like the head."""
         if not isinstance(bert_model, BertModel):
             raise TypeError(f"from_pretrained_encoder needs a BertModel (e.g. from load_minilm()), "
                             f"got {type(bert_model).__name__}")
-        if bert_model.pooler is None:
-            raise ValueError("this encoder has no pooler (with_pooler=False); the classifier reads the pooled "
-                             "[CLS] vector, so build the encoder with a pooler")
         model = cls(bert_model.config, num_labels)
+        fresh_pooler = model.bert.pooler
         model.bert = copy.deepcopy(bert_model)
+        if model.bert.pooler is None:
+            model.bert.pooler = fresh_pooler
         return model.train(bert_model.training)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,

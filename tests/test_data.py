@@ -580,3 +580,11 @@ def test_token_stream_needs_eos_in_vocab_and_some_sentences():
         token_stream([["a"]], Vocab(["<unk>", "a"], default_index=0))
     with pytest.raises(ValueError, match="no sentences"):
         token_stream([], Vocab(["<unk>", "</s>"], default_index=0))
+
+
+def test_data_file_finds_the_repository_files_and_names_a_missing_one():
+    from lmcourse.data import data_file
+
+    assert data_file("wiki_wordpiece_8000.txt").read_text(encoding="utf-8").splitlines()[:2] == ["[PAD]", "[UNK]"]
+    with pytest.raises(FileNotFoundError, match="no_such_file.txt does not exist.*data/README.md"):
+        data_file("no_such_file.txt")

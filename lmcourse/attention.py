@@ -23,7 +23,9 @@ query attention, and sliding windows.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask", "KVCache", "MultiHeadAttention",
-           "AdditiveAttention"]
+           "AdditiveAttention", "from_scratch_attention"]
 
 
 def _check_float_tensor(name: str, x: Any, min_dim: int) -> None:
@@ -331,3 +333,18 @@ class AdditiveAttention(nn.Module):
         weights = _softmax_over_keys(scores)  # (B, S); zeros if every position is masked
         context = (weights[:, :, None] * keys).sum(1)  # (B, S, 1) * (B, S, K) -> (B, K)
         return context, weights
+
+
+@contextlib.contextmanager
+def from_scratch_attention(model: nn.Module) -> Iterator[None]:
+    """Temporarily run every :class:`MultiHeadAttention` inside `model` with the from-scratch
+    attention (the fused kernel returns no weights); each module's setting is restored after."""
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    saved = [m.fused for m in layers]
+    for m in layers:
+        m.fused = False
+    try:
+        yield
+    finally:
+        for m, fused in zip(layers, saved):
+            m.fused = fused

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse.attention import MultiHeadAttention
+from lmcourse.attention import MultiHeadAttention, from_scratch_attention
 from lmcourse.neural import check_sizes
 from lmcourse.positions import LearnedPositions
 from lmcourse.transformer import MLP
@@ -332,7 +332,7 @@ class BertModel(nn.Module):
         mask, token_type_ids = self._check_inputs(input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T) -> (B, T, C)
         states, weights = [x], []
-        with self._from_scratch_attention() if return_weights else contextlib.nullcontext():
+        with from_scratch_attention(self) if return_weights else contextlib.nullcontext():
             for layer in self.layers:
                 if return_weights:
                     x, w = layer(x, mask, return_weights=True)
@@ -363,18 +363,6 @@ class BertModel(nn.Module):
             raise ValueError(f"pool takes the hidden states (B, T, C={C}) that BertModel returns, "
                              f"got {_shape(hidden)}")
         return torch.tanh(self.pooler(hidden[:, 0]))  # (B, C) @ (C, C) -> (B, C)
-
-    @contextlib.contextmanager
-    def _from_scratch_attention(self) -> Iterator[None]:
-        """Temporarily use the from-scratch attention (the fused kernel returns no weights)."""
-        saved = [layer.attn.fused for layer in self.layers]
-        for layer in self.layers:
-            layer.attn.fused = False
-        try:
-            yield
-        finally:
-            for layer, fused in zip(self.layers, saved):
-                layer.attn.fused = fused
 
     @torch.no_grad()
     def attention_maps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,

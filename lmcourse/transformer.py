@@ -32,17 +32,15 @@ Left out: attention dropout and the GPT-2 weight names (:mod:`lmcourse.gpt` adds
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from lmcourse.attention import KVCache, MultiHeadAttention
+from lmcourse.attention import KVCache, MultiHeadAttention, from_scratch_attention
 from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 
@@ -248,18 +246,6 @@ class TransformerLM(NeuralLM):
             raise ValueError(f"state must be the previous tokens (S, B={batch_size}) with S < context_length={L}, "
                              f"as returned by the previous call; got {tuple(state.shape)}")
 
-    @contextlib.contextmanager
-    def _from_scratch_attention(self) -> Iterator[None]:
-        """Temporarily use the from-scratch attention (the fused kernel returns no weights)."""
-        saved = [block.attn.fused for block in self.blocks]
-        for block in self.blocks:
-            block.attn.fused = False
-        try:
-            yield
-        finally:
-            for block, fused in zip(self.blocks, saved):
-                block.attn.fused = fused
-
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """Each layer's attention weights ``(B, H, T, T)`` for token ids ``(B, T)``, in eval mode.
@@ -271,7 +257,7 @@ class TransformerLM(NeuralLM):
         was_training = self.training
         self.eval()
         try:
-            with self._from_scratch_attention():
+            with from_scratch_attention(self):
                 _, weights = self.hidden_states(ids, return_weights=True)
         finally:
             self.train(was_training)

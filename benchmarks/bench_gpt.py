@@ -12,7 +12,6 @@ Runs on one thread (as the chapters do), in about five minutes.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
 
 from lmcourse.gpt import GPT, GPTConfig, config_to_hf
-from lmcourse.profiling import median_seconds
+from lmcourse.profiling import alternating_median_seconds, median_seconds
 
 TRAIN = GPTConfig(vocab_size=8192, context_length=128, emb_dim=256, num_heads=4, num_layers=4, dropout=0.0)
 BATCH = 16
@@ -57,13 +56,8 @@ def training_steps() -> dict[str, Callable[[], None]]:
 
 def training_rows(rounds: int = 4, repeats: int = 3) -> dict[str, float]:
     """Tokens per second of each model: median over `rounds` alternating rounds of `repeats` steps."""
-    steps = training_steps()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            times[name].append(median_seconds(step, repeats=repeats))
-    tokens = TRAIN.context_length * BATCH
-    return {name: tokens / statistics.median(t) for name, t in times.items()}
+    seconds = alternating_median_seconds(training_steps(), rounds=rounds, repeats=repeats)
+    return {name: TRAIN.context_length * BATCH / s for name, s in seconds.items()}
 
 
 def generation_rows() -> list[tuple[int, float, float]]:

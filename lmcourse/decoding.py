@@ -146,9 +146,10 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def apply_repetition_penalty(logits: torch.Tensor, previous_ids: torch.Tensor, penalty: float) -> torch.Tensor:
-    """CTRL's repetition penalty (Keskar et al., 2019) as ``transformers`` implements it: for every
-    token id in `previous_ids` ``(B, S)``, divide its logit by `penalty` if positive, multiply it
-    by `penalty` if negative. With ``penalty > 1`` a repeat becomes less likely either way.
+    """The repetition penalty of CTRL (Keskar et al., 2019) in the form ``transformers`` uses: for
+    every token id in `previous_ids` ``(B, S)``, divide its logit by `penalty` if positive,
+    multiply it by `penalty` if negative. (CTRL divides every such logit, which raises a negative
+    one.) With ``penalty > 1`` a repeat becomes less likely either way.
 
     A token counts once however often it occurred; ``penalty = 1`` changes nothing.
 

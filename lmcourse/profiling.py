@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["median_seconds", "saved_tensor_bytes"]
+__all__ = ["median_seconds", "alternating_median_seconds", "saved_tensor_bytes"]
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
@@ -42,6 +42,26 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> 
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def alternating_median_seconds(fns: Mapping[str, Callable[[], Any]], rounds: int = 4,
+                               repeats: int = 3) -> dict[str, float]:
+    """Median seconds of each function, timed in `rounds` alternating rounds of `repeats` calls.
+
+    Taking turns means a machine that gets busier or quieter during the run slows every function
+    alike, so the ratios stay fair: the way to compare two implementations side by side.
+
+    >>> times = alternating_median_seconds({"short": lambda: sum(range(10)), "long": lambda: sum(range(10**5))})
+    >>> times["short"] < times["long"]
+    True
+    """
+    if rounds < 1:
+        raise ValueError(f"need rounds >= 1, got {rounds}")
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(median_seconds(fn, repeats=repeats))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def saved_tensor_bytes(fn: Callable[[], Any]) -> int:

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from lmcourse.attention import scaled_dot_product_attention
-from lmcourse.profiling import median_seconds, saved_tensor_bytes
+from lmcourse.profiling import alternating_median_seconds, median_seconds, saved_tensor_bytes
 
 
 def test_saved_bytes_count_what_backward_needs():
@@ -41,3 +41,23 @@ def test_views_of_one_storage_count_once():
     weights = torch.softmax(w, dim=-1)  # softmax saves its output: 24 floats
     assert saved_tensor_bytes(lambda: torch.softmax(w, dim=-1).view(2, 12) @ torch.ones(12, 3)) == 4 * (24 + 36)  # the softmax output once, and the matrix
     assert weights.shape == (4, 6)
+
+
+def test_alternating_timing_takes_turns_and_returns_one_median_each():
+    calls = []
+    seconds = alternating_median_seconds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                         rounds=3, repeats=2)
+    # each round: one warm-up call and two timed calls of a, then the same of b
+    assert calls == (["a"] * 3 + ["b"] * 3) * 3
+    assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
+
+
+def test_alternating_timing_ranks_a_slower_function_slower():
+    seconds = alternating_median_seconds({"fast": lambda: sum(range(100)), "slow": lambda: sum(range(200_000))},
+                                         rounds=2, repeats=3)
+    assert seconds["slow"] > seconds["fast"]
+
+
+def test_alternating_timing_needs_a_round():
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        alternating_median_seconds({"a": lambda: None}, rounds=0)

@@ -10,7 +10,7 @@ import importlib
 
 from lmcourse.exercises.core import REGISTRY, Case, Exercise, Report, check, evaluate, register
 
-CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert")
+CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt")
 
 
 def load_all() -> None:

@@ -62,8 +62,7 @@ from torch import nn
 from lmcourse.bert import BertModel, sentence_embeddings
 from lmcourse.data import _gensim_datapath
 from lmcourse.metrics import accuracy, f1_score, precision, recall
-from lmcourse.mlm import _check_loop_config, _run_loop
-from lmcourse.train import History, TrainConfig, _device
+from lmcourse.train import History, TrainConfig, _device, check_example_config, train_on_examples
 from lmcourse.wordpiece import WordPieceTokenizer
 
 __all__ = ["POLARITY_FILE", "LABELS", "load_polarity", "stratified_folds", "Classifier", "BagOfWords",
@@ -272,7 +271,7 @@ def fine_tune_classifier(model: nn.Module, tokenizer: WordPieceTokenizer, texts:
     config = config if config is not None else finetune_config()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a BertForSequenceClassification, got {type(model).__name__}")
-    _check_loop_config(config, "fine_tune_classifier")
+    check_example_config(config, "fine_tune_classifier")
     _check_texts(texts, labels, getattr(model, "num_labels", None))
     device = _device(model)
     targets = torch.tensor(list(labels), dtype=torch.long)
@@ -283,7 +282,7 @@ def fine_tune_classifier(model: nn.Module, tokenizer: WordPieceTokenizer, texts:
         return out.loss, int(batch["attention_mask"].sum())
 
     lengths = [len(tokenizer.tokenize(text)) for text in texts]
-    return _run_loop(model, len(texts), config, History(), batch_loss, None, "fine-tune", lengths)
+    return train_on_examples(model, len(texts), config, batch_loss, lengths=lengths, desc="fine-tune")
 
 
 @torch.no_grad()

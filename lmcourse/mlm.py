@@ -52,20 +52,16 @@ the 90%/10% split of pre-training into short and long sequences, and mixed preci
 from __future__ import annotations
 
 import math
-import random
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from lmcourse.bert import IGNORE_INDEX, BertConfig, BertForMaskedLM
-from lmcourse.seq2seq import _bucketed_batches
-from lmcourse.train import History, TrainConfig, _device, _grad_norm, make_optimizer, make_scheduler
+from lmcourse.train import History, TrainConfig, _device, check_example_config, train_on_examples
 from lmcourse.wordpiece import WordPieceTokenizer
 
 __all__ = ["IGNORE_INDEX", "MaskIds", "mask_tokens", "mlm_examples", "MLMBatch", "collate",
@@ -237,94 +233,6 @@ def _check_examples(name: str, examples: Any, ids: MaskIds, context_length: int 
                              f"{context_length})")
         if min(example) < 0 or max(example) >= ids.vocab_size:
             raise ValueError(f"{name}[{i}] has ids outside [0, vocab_size={ids.vocab_size})")
-
-
-# ---------------------------------------------------------------------------------------------
-# A small training loop (shared with lmcourse.classify)
-
-def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
-    """Steps of a run: ``max_steps`` or ``epochs`` (1 if neither is set), whichever ends first."""
-    epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 1)
-    return min(x for x in (config.max_steps, epochs and epochs * steps_per_epoch) if x)
-
-
-def _check_loop_config(config: Any, who: str) -> None:
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    for name in ("patience", "checkpoint", "resume"):
-        if getattr(config, name) is not None:
-            raise ValueError(f"{who} does not support {name} (it trains for minutes); set {name}=None")
-
-
-def _run_loop(model: nn.Module, num_examples: int, config: TrainConfig, history: History,
-              batch_loss: Callable[[list[int]], tuple[torch.Tensor, int]],
-              validate: Callable[[int], dict[str, str]] | None, desc: str,
-              lengths: Sequence[int] | None = None) -> History:
-    """Seed torch with ``config.seed`` (for dropout) and shuffle the example indices every epoch
-    (``random.Random(config.seed)``), cut them into batches of ``config.batch_size`` (of similar
-    `lengths` if given, as :mod:`lmcourse.seq2seq` does, so little padding is computed) and, for
-    each, minimise ``batch_loss(indices) -> (loss, tokens)`` with AdamW/SGD, the schedule and
-    clipping of `config`. ``validate(step)`` (which records into `history` and returns bar fields)
-    runs every ``eval_every`` steps and at the end."""
-    start_time = time.perf_counter()
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    total_steps = _total_steps(config, math.ceil(num_examples / config.batch_size))
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, total_steps)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-
-    from tqdm.auto import tqdm
-
-    was_training = model.training
-    model.train()
-    step, smooth, queue = 0, None, []
-    with tqdm(total=total_steps, disable=not config.progress, desc=desc, unit="step") as bar:
-        while step < total_steps:
-            if not queue:
-                if step:
-                    history.epochs_completed += 1
-                if lengths is not None:
-                    queue = _bucketed_batches(list(lengths), config.batch_size, rng)
-                else:
-                    order = list(range(num_examples))
-                    rng.shuffle(order)
-                    queue = [order[i:i + config.batch_size]
-                             for i in range(0, num_examples, config.batch_size)]
-            t0 = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            loss, tokens = batch_loss(queue.pop())
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"training diverged: the loss is {loss_value} at step {step + 1}; "
-                                         f"lower the learning rate (lr={lr:.3g}) or add warmup_steps")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = _grad_norm(params, config.clip_grad_norm)
-            if not math.isfinite(norm):
-                raise FloatingPointError(f"training diverged: the gradient norm is {norm} at step "
-                                         f"{step + 1}; lower the learning rate (lr={lr:.3g}) or clip "
-                                         f"gradients")
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            history.train_loss.append(loss_value)
-            history.lr.append(lr)
-            history.grad_norm.append(norm)
-            history.tokens_seen += tokens
-            history.train_seconds += time.perf_counter() - t0
-            smooth = loss_value if smooth is None else 0.95 * smooth + 0.05 * loss_value
-            postfix = {"loss": f"{smooth:.3f}", "lr": f"{lr:.1e}"}
-            if validate is not None and ((config.eval_every and step % config.eval_every == 0)
-                                         or step == total_steps):
-                postfix.update(validate(step))
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
-    if not queue:
-        history.epochs_completed += 1
-    model.train(was_training)
-    history.total_seconds = time.perf_counter() - start_time
-    return history
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,7 +408,7 @@ def pretrain_mlm(model: BertForMaskedLM, train_examples: Sequence[Sequence[int]]
     """
     config = config if config is not None else pretrain_config()
     _check_model(model)
-    _check_loop_config(config, "pretrain_mlm")
+    check_example_config(config, "pretrain_mlm")
     ids = MaskIds.from_tokenizer(tokenizer)
     context = model.config.context_length
     if model.config.vocab_size < ids.vocab_size:
@@ -538,8 +446,8 @@ def pretrain_mlm(model: BertForMaskedLM, train_examples: Sequence[Sequence[int]]
             history.best_valid_perplexity = math.exp(result.loss)
         return {"val_loss": f"{result.loss:.3f}", "val_acc": f"{result.accuracy:.3f}"}
 
-    return _run_loop(model, len(train_examples), config, history, batch_loss,
-                     validate if valid_examples is not None else None, "mlm")
+    return train_on_examples(model, len(train_examples), config, batch_loss, history=history,
+                             validate=validate if valid_examples is not None else None, desc="mlm")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,6 @@ from __future__ import annotations
 import math
 import random
 import string
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -67,7 +66,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lmcourse.attention import AdditiveAttention
-from lmcourse.train import History, TrainConfig, _device, make_optimizer, make_scheduler
+from lmcourse.train import History, TrainConfig, _device, check_example_config, train_on_examples
 
 __all__ = ["PAD_ID", "BOS_ID", "EOS_ID", "TASKS", "CHAPTER_LENGTHS", "CharVocab", "make_pairs",
            "Batch", "make_batch", "Seq2SeqConfig", "Seq2Seq", "chapter_train_config",
@@ -384,20 +383,6 @@ def chapter_train_config(**changes: Any) -> TrainConfig:
     return TrainConfig(**settings)
 
 
-def _bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffle, sort pools of 50 batches by length, cut into batches, shuffle the batches: each
-    batch holds strings of similar length, so little time goes into padding."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = 50 * batch_size
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start:start + pool], key=lengths.__getitem__)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
 def _loss(model: Seq2Seq, batch: Batch, reduction: str = "mean") -> torch.Tensor:
     logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
     return F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=PAD_ID, reduction=reduction)
@@ -445,17 +430,11 @@ def train_seq2seq(model: Seq2Seq, train_pairs: Sequence[tuple[str, str]], config
     (20, True)
     >>> torch.set_num_threads(threads)
     """
-    start_time = time.perf_counter()
     config = config if config is not None else chapter_train_config()
     if not isinstance(model, Seq2Seq):
         raise TypeError(f"model must be a Seq2Seq, got {type(model).__name__}; lmcourse.train.train "
                         f"trains language models")
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    for name in ("patience", "checkpoint", "resume"):
-        if getattr(config, name) is not None:
-            raise ValueError(f"train_seq2seq does not support {name} (it trains for about a minute); "
-                             f"set {name}=None, or use lmcourse.train.train for language models")
+    check_example_config(config, "train_seq2seq")
     vocab = vocab or CharVocab()
     if len(vocab) > model.config.vocab_size:
         raise ValueError(f"the vocabulary has {len(vocab)} symbols but the model only "
@@ -464,19 +443,14 @@ def train_seq2seq(model: Seq2Seq, train_pairs: Sequence[tuple[str, str]], config
     encoded = _encode_pairs(train_pairs, vocab, "train_pairs")
     if valid_pairs is not None:
         _encode_pairs(valid_pairs, vocab, "valid_pairs")  # fail now, not after training
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     device = _device(model)
-    lengths = [len(s) for s, _ in encoded]
-    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
-    epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 1)
-    total_steps = min(x for x in (config.max_steps, epochs and epochs * steps_per_epoch) if x)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, total_steps)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     history = History()
 
-    def validate(step: int) -> None:
+    def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
+        batch = _to(_collate([encoded[i] for i in indices]), device)
+        return _loss(model, batch), int((batch.tgt_out != PAD_ID).sum())
+
+    def validate(step: int) -> dict[str, str]:
         loss = evaluate_loss(model, valid_pairs, vocab)
         history.eval_steps.append(step)
         history.valid_loss.append(loss)
@@ -484,56 +458,11 @@ def train_seq2seq(model: Seq2Seq, train_pairs: Sequence[tuple[str, str]], config
         if loss < history.best_valid_loss:
             history.best_step, history.best_valid_loss = step, loss
             history.best_valid_perplexity = math.exp(loss)
+        return {"val_loss": f"{loss:.3f}"}
 
-    from tqdm.auto import tqdm
-
-    was_training = model.training
-    model.train()
-    step, smooth, queue = 0, None, []
-    with tqdm(total=total_steps, disable=not config.progress, desc="seq2seq", unit="step") as bar:
-        while step < total_steps:
-            if not queue:
-                if step:
-                    history.epochs_completed += 1
-                queue = _bucketed_batches(lengths, config.batch_size, rng)
-            t0 = time.perf_counter()
-            batch = _to(_collate([encoded[i] for i in queue.pop()]), device)
-            lr = optimizer.param_groups[0]["lr"]
-            loss = _loss(model, batch)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"training diverged: the loss is {loss_value} at step {step + 1}; "
-                                         f"lower the learning rate (lr={lr:.3g}) or clip gradients")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad_norm is not None:
-                norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm))
-            else:
-                norm = float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
-            if not math.isfinite(norm):
-                raise FloatingPointError(f"training diverged: the gradient norm is {norm} at step {step + 1}; "
-                                         f"lower the learning rate (lr={lr:.3g}) or clip gradients")
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            history.train_loss.append(loss_value)
-            history.lr.append(lr)
-            history.grad_norm.append(norm)
-            history.tokens_seen += int((batch.tgt_out != PAD_ID).sum())
-            history.train_seconds += time.perf_counter() - t0
-            smooth = loss_value if smooth is None else 0.95 * smooth + 0.05 * loss_value
-            postfix = {"loss": f"{smooth:.3f}", "lr": f"{lr:.1e}"}
-            if valid_pairs is not None and ((config.eval_every and step % config.eval_every == 0)
-                                            or step == total_steps):
-                validate(step)
-                postfix["val_loss"] = f"{history.valid_loss[-1]:.3f}"
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
-    if not queue:
-        history.epochs_completed += 1
-    model.train(was_training)
-    history.total_seconds = time.perf_counter() - start_time
-    return history
+    return train_on_examples(model, len(encoded), config, batch_loss, history=history,
+                             validate=validate if valid_pairs is not None else None,
+                             lengths=[len(s) for s, _ in encoded], desc="seq2seq")
 
 
 # ---------------------------------------------------------------------------------------------

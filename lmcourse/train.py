@@ -32,6 +32,12 @@ as one uninterrupted run to step N* (tested bit for bit), provided the model cla
 training stream and the :class:`TrainConfig` are the same. A resume with another ``batch_size``,
 ``bptt`` or training stream is refused.
 
+**Separate examples.** Sequence pairs (Chapter 4a), masked sentences and labelled texts
+(Chapter 5) are not one stream: :func:`train_on_examples` shuffles their indices every epoch,
+batches them (by similar length with :func:`bucketed_batches`) and makes the same update as
+:func:`train` (one :func:`_update`: finite checks, backward, clipping, optimizer and schedule),
+without early stopping or checkpoints.
+
 Left out: mixed precision, gradient accumulation, several devices or processes, the CUDA RNG
 (dropout on a GPU is not restored exactly on resume), and shuffling (a language-model stream is
 read in order).
@@ -45,6 +51,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +74,8 @@ from lmcourse.data import batchify, get_batch
 __all__ = [
     "TrainConfig", "History", "Evaluation",
     "train", "evaluate", "detach_state", "lr_multiplier", "make_optimizer", "make_scheduler",
-    "plot_history", "OPTIMIZERS", "SCHEDULES",
+    "plot_history", "OPTIMIZERS", "SCHEDULES", "run_steps",
+    "train_on_examples", "bucketed_batches", "check_example_config",
     # from lmcourse.checkpoint, where they live
     "LoopState", "Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint",
 ]
@@ -182,6 +190,16 @@ def lr_multiplier(step: int, config: TrainConfig, total_steps: int) -> float:
     if config.schedule == "cosine":
         return m + (1 - m) * 0.5 * (1 + math.cos(math.pi * progress))
     return m + (1 - m) * (1 - progress)  # linear
+
+
+def run_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Steps of a run: ``max_steps`` or ``epochs`` (1 if neither is set), whichever ends first.
+
+    >>> run_steps(TrainConfig(epochs=3, max_steps=100), steps_per_epoch=20), run_steps(TrainConfig(), 20)
+    (60, 20)
+    """
+    epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 1)
+    return min(x for x in (config.max_steps, epochs and epochs * steps_per_epoch) if x)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -415,27 +433,35 @@ def _diverged(what: str, value: float, step: int, epoch: int, offset: int, lr: f
         f"or look for log(0) in the model's nll.")
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
-                inputs: torch.Tensor, targets: torch.Tensor, loop: LoopState, step: int) -> tuple[float, float]:
-    """One update on a (T, B) chunk: mean nll, backward, clip, optimizer and schedule step.
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, clip_grad_norm: float | None,
+            diverged: Callable[[str, float], Exception]) -> tuple[float, float]:
+    """One update from a scalar loss: backward, clip, optimizer and schedule step.
 
-    Carries the new state, detached, in ``loop.state``; returns the loss and the grad norm before
-    clipping. Raises before updating anything if the loss or the gradient is not finite.
+    Returns the loss and the gradient norm before clipping. Raises ``diverged(what, value)``
+    before any weight changes if the loss or the gradient norm is not finite.
     """
-    lr = optimizer.param_groups[0]["lr"]
-    nll, state = _nll(model, inputs, targets, loop.state)  # (T, B)
-    loss = nll.mean()
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
-        raise _diverged("the loss", loss_value, step + 1, loop.epoch, loop.offset, lr, config)
+        raise diverged("the loss", loss_value)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    norm = _grad_norm(params, config.clip_grad_norm)
+    norm = _grad_norm(params, clip_grad_norm)
     if not math.isfinite(norm):
-        raise _diverged("the gradient norm", norm, step + 1, loop.epoch, loop.offset, lr, config)
+        raise diverged("the gradient norm", norm)
     optimizer.step()
     scheduler.step()
+    return loss_value, norm
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, config: TrainConfig,
+                inputs: torch.Tensor, targets: torch.Tensor, loop: LoopState, step: int) -> tuple[float, float]:
+    """One update on a (T, B) chunk: mean nll, then :func:`_update`. Carries the new state,
+    detached, in ``loop.state``; returns the loss and the grad norm before clipping."""
+    lr = optimizer.param_groups[0]["lr"]
+    nll, state = _nll(model, inputs, targets, loop.state)  # (T, B)
+    loss_value, norm = _update(nll.mean(), optimizer, scheduler, config.clip_grad_norm,
+                               lambda what, value: _diverged(what, value, step + 1, loop.epoch, loop.offset, lr, config))
     loop.state = detach_state(state)  # keep the values, cut the graph
     return loss_value, norm
 
@@ -509,7 +535,7 @@ def train(
     rows = data.size(0)
     chunks_per_epoch = math.ceil((rows - 1) / bptt)
     epochs = config.epochs if config.epochs is not None else (None if config.max_steps else 1)
-    total_steps = min(x for x in (config.max_steps, epochs and epochs * chunks_per_epoch) if x)
+    total_steps = run_steps(config, chunks_per_epoch)
     ckpt_template = str(config.checkpoint) if config.checkpoint is not None else None
     if ckpt_template is not None and "{step}" not in ckpt_template:
         _check_save_target(Path(ckpt_template))
@@ -582,4 +608,112 @@ def train(
     if config.patience is not None and best is not None:
         model.load_state_dict(best)
     history.total_seconds = seconds_before + time.perf_counter() - start_time
+    return history
+
+
+# ---------------------------------------------------------------------------------------------
+# The same loop over a set of examples (sequence pairs, masked sentences, labelled texts)
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Indices cut into batches of similar length, in random order: shuffle, sort pools of 50
+    batches by length, cut, shuffle the batches. Little time then goes into padding.
+
+    >>> batches = bucketed_batches([1, 9, 2, 8, 1, 9], 2, random.Random(0))
+    >>> sorted(sorted(b) for b in batches)  # every index once; short with short, long with long
+    [[0, 4], [1, 5], [2, 3]]
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lengths.__getitem__)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def check_example_config(config: Any, who: str) -> None:
+    """Refuse what :func:`train_on_examples` leaves out: early stopping, checkpoints, resuming."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    for name in ("patience", "checkpoint", "resume"):
+        if getattr(config, name) is not None:
+            raise ValueError(f"{who} does not support {name} (it trains for minutes); set {name}=None")
+
+
+def train_on_examples(model: nn.Module, num_examples: int, config: TrainConfig,
+                   batch_loss: Callable[[list[int]], tuple[torch.Tensor, int]], *,
+                   history: History | None = None, validate: Callable[[int], dict[str, str]] | None = None,
+                   lengths: Sequence[int] | None = None, desc: str = "train") -> History:
+    """Train on `num_examples` separate examples rather than one stream: the loop behind
+    :mod:`lmcourse.seq2seq`, :mod:`lmcourse.mlm` and :mod:`lmcourse.classify`.
+
+    Seeds torch with ``config.seed`` (for dropout) and shuffles the example indices every epoch
+    (``random.Random(config.seed)``), cut into batches of ``config.batch_size`` (of similar
+    `lengths` if given: :func:`bucketed_batches`). Each batch's ``batch_loss(indices) -> (loss,
+    tokens)`` is minimised with the optimizer, schedule and clipping of `config`;
+    ``validate(step)``, which records into `history` and returns progress-bar fields, runs every
+    ``eval_every`` steps and at the end. Early stopping and checkpoints are left out
+    (:func:`check_example_config`).
+
+    >>> weight = nn.Parameter(torch.zeros(1))
+    >>> model = nn.Module(); model.weight = weight
+    >>> targets = torch.linspace(1, 3, 8)  # 8 examples; the best weight is their mean, 2
+    >>> loss = lambda idx: (((weight - targets[idx]) ** 2).mean(), len(idx))
+    >>> cfg = TrainConfig(lr=0.1, batch_size=4, epochs=50, progress=False)
+    >>> history = train_on_examples(model, 8, cfg, loss)
+    >>> history.steps, history.epochs_completed, round(float(weight.detach()), 1)
+    (100, 50, 2.0)
+    """
+    start_time = time.perf_counter()
+    check_example_config(config, desc)
+    history = history if history is not None else History()
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    total_steps = run_steps(config, math.ceil(num_examples / config.batch_size))
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, total_steps)
+
+    def diverged(what: str, value: float) -> FloatingPointError:
+        return FloatingPointError(f"training diverged: {what} is {value} at step {step + 1}; lower the "
+                                  f"learning rate (lr={lr:.3g}), add warmup_steps or clip gradients")
+
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.train()
+    step, smooth, queue, lr = 0, None, [], config.lr
+    with tqdm(total=total_steps, disable=not config.progress, desc=desc, unit="step") as bar:
+        while step < total_steps:
+            if not queue:
+                if step:
+                    history.epochs_completed += 1
+                if lengths is not None:
+                    queue = bucketed_batches(lengths, config.batch_size, rng)
+                else:
+                    order = list(range(num_examples))
+                    rng.shuffle(order)
+                    queue = [order[i:i + config.batch_size] for i in range(0, num_examples, config.batch_size)]
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            loss, tokens = batch_loss(queue.pop())
+            loss_value, norm = _update(loss, optimizer, scheduler, config.clip_grad_norm, diverged)
+            step += 1
+            history.train_loss.append(loss_value)
+            history.lr.append(lr)
+            history.grad_norm.append(norm)
+            history.tokens_seen += tokens
+            history.train_seconds += time.perf_counter() - t0
+            smooth = loss_value if smooth is None else 0.95 * smooth + 0.05 * loss_value
+            postfix = {"loss": f"{smooth:.3f}", "lr": f"{lr:.1e}"}
+            if validate is not None and ((config.eval_every and step % config.eval_every == 0)
+                                         or step == total_steps):
+                postfix.update(validate(step))
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+    if not queue:
+        history.epochs_completed += 1
+    model.train(was_training)
+    history.total_seconds = time.perf_counter() - start_time
     return history

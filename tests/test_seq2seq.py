@@ -23,7 +23,6 @@ from lmcourse.seq2seq import (
     CharVocab,
     Seq2Seq,
     Seq2SeqConfig,
-    _bucketed_batches,
     accuracy_by_length,
     chapter_train_config,
     char_accuracy_by_length,
@@ -35,6 +34,7 @@ from lmcourse.seq2seq import (
     train_seq2seq,
     translate,
 )
+from lmcourse.train import bucketed_batches
 
 
 
@@ -103,7 +103,7 @@ def test_bucketed_batches_cover_every_pair_once_with_similar_lengths():
     import random
 
     lengths = [len(s) for s, _ in make_pairs(1000, 3, 20, seed=0)]
-    batches = _bucketed_batches(lengths, 16, random.Random(0))
+    batches = bucketed_batches(lengths, 16, random.Random(0))
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(1000))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)

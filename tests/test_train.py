@@ -27,6 +27,7 @@ from lmcourse.train import (
     make_optimizer,
     plot_history,
     train,
+    train_on_examples,
 )
 from tests.lm_fixtures import (
     FAST,
@@ -433,3 +434,58 @@ def test_progress_bar_and_plot(capsys):
     fig, ax2 = plt.subplots()
     assert plot_history(history, ax2) is ax2
     plt.close("all")
+
+
+# --- train_on_examples: the loop over separate examples ------------------------------------------
+
+
+class _Mean(nn.Module):
+    """One weight fitted to a set of targets: its best value is their mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+
+def _mean_loss(model: _Mean, targets: torch.Tensor):
+    return lambda idx: (((model.weight - targets[idx]) ** 2).mean(), len(idx))
+
+
+def test_train_on_examples_reads_every_example_once_per_epoch_and_validates_on_schedule():
+    model, targets, seen, validated = _Mean(), torch.linspace(-1, 5, 10), [], []
+
+    def batch_loss(idx):
+        seen.extend(idx)
+        return _mean_loss(model, targets)(idx)
+
+    config = TrainConfig(lr=0.1, batch_size=4, epochs=3, eval_every=4, progress=False)
+    history = train_on_examples(model, 10, config, batch_loss,
+                                validate=lambda step: validated.append(step) or {})
+    assert history.steps == 9 and history.epochs_completed == 3  # ceil(10 / 4) = 3 batches an epoch
+    assert [sorted(seen[i * 10:(i + 1) * 10]) for i in range(3)] == [list(range(10))] * 3
+    assert validated == [4, 8, 9]  # every eval_every steps and at the end
+    assert history.tokens_seen == 30 and len(history.lr) == len(history.grad_norm) == 9
+
+
+def test_train_on_examples_is_reproducible_and_batches_by_length():
+    targets, lengths = torch.arange(40.0), [i % 7 for i in range(40)]
+    runs = []
+    for _ in range(2):
+        model, batches = _Mean(), []
+        loss = _mean_loss(model, targets)
+        train_on_examples(model, 40, TrainConfig(lr=0.05, batch_size=8, epochs=2, progress=False, seed=3),
+                          lambda idx: batches.append(list(idx)) or loss(idx), lengths=lengths)
+        runs.append((batches, float(model.weight.detach())))
+    assert runs[0] == runs[1]
+    assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 2 for b in runs[0][0])
+
+
+def test_train_on_examples_stops_with_a_clear_error_before_a_bad_update():
+    model = _Mean()
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 1; lower the learning rate"):
+        train_on_examples(model, 4, TrainConfig(batch_size=2, progress=False),
+                          lambda idx: (model.weight.sum() * float("nan"), 1))
+    assert float(model.weight.detach()) == 0.0  # nothing was changed
+    with pytest.raises(ValueError, match="my loop does not support patience"):
+        train_on_examples(model, 4, TrainConfig(patience=2, progress=False), _mean_loss(model, torch.ones(4)),
+                          desc="my loop")

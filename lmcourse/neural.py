@@ -11,7 +11,8 @@ features into next-token distributions:
   log-likelihood in nats of every target given its prefix, and the state to pass to the next
   chunk of the same streams (``None`` starts a stream);
 - ``log_probs(inputs (T, B), state) -> (log_probs (T, B, V), state)``: full distributions;
-- ``generate(prompt_ids, max_new_tokens, ...)``: sampling with a seeded generator.
+- ``generate(prompt_ids, max_new_tokens, ...)``: sampling with a seeded generator and the
+  decoding rules of :mod:`lmcourse.decoding` (Chapter 6).
 
 The output layer is either a full softmax (a linear decoder, ``V x F`` weights) or the
 adaptive softmax of Grave et al. (2017), ``nn.AdaptiveLogSoftmaxWithLoss``: frequent words
@@ -24,7 +25,7 @@ Shape letters: ``T`` time, ``B`` batch, ``V`` vocabulary, ``F`` features per pos
 hidden size of an RNN; more for the feed-forward model with direct connections).
 
 Left out: sampled softmax and noise-contrastive estimation (they train an unnormalised
-model), beam search, and nucleus (top-p) sampling.
+model), and beam search.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lmcourse.decoding import DecodingSettings, next_token
 
 __all__ = ["NeuralLM", "check_sizes", "check_adaptive_cutoffs", "check_output_layer", "check_tokens", "ADAPTIVE_DIV_VALUE"]
 
@@ -190,14 +193,16 @@ class NeuralLM(nn.Module):
 
     @torch.no_grad()
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int = 0, stop_id: int | None = None) -> list[int]:
+                 top_k: int | None = None, seed: int = 0, stop_id: int | None = None, *,
+                 top_p: float | None = None, repetition_penalty: float = 1.0) -> list[int]:
         """Sample a continuation of `prompt_ids`; returns the new ids only (not the prompt).
 
-        Each step samples from ``softmax(log_probs / temperature)`` restricted to the `top_k`
-        most likely ids (all if ``None``); ``temperature=0`` takes the most likely id. The
-        same `seed` gives the same ids. Generation stops after `max_new_tokens` ids or right
-        after `stop_id` is produced (it is included). Runs in eval mode (no dropout) and
-        restores the previous mode afterwards.
+        Each step picks the next id from the model's distribution with the rules of
+        :mod:`lmcourse.decoding` (:func:`~lmcourse.decoding.next_token`): repetition penalty,
+        temperature (``0`` takes the most likely id), `top_k`, `top_p`, then a sample. The same
+        `seed` gives the same ids. Generation stops after `max_new_tokens` ids or right after
+        `stop_id` is produced (it is included). Runs in eval mode (no dropout) and restores the
+        previous mode afterwards.
         """
         V = self.config.vocab_size
         prompt = list(prompt_ids)
@@ -206,34 +211,25 @@ class NeuralLM(nn.Module):
                              f"{prompt!r:.80}")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-        if not temperature >= 0:
-            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
-        if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
-            raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+        settings = DecodingSettings(temperature=temperature, top_k=top_k, top_p=top_p,
+                                    repetition_penalty=repetition_penalty)
         device = next(self.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
         was_training = self.training
         self.eval()
         try:
             x = torch.tensor(prompt, dtype=torch.long, device=device).unsqueeze(1)  # (P,) -> (P, 1)
+            seen = x.T  # (1, P): every id so far, for the repetition penalty
             out: list[int] = []
             state = None
             for _ in range(max_new_tokens):
                 logp, state = self.log_probs(x, state)  # (P, 1, V)
-                logits = logp[-1, 0]  # (V,)
-                if temperature == 0:
-                    nxt = int(logits.argmax())
-                else:
-                    logits = logits / temperature
-                    if top_k is not None and top_k < V:
-                        kth = torch.topk(logits, top_k).values[-1]
-                        logits = logits.masked_fill(logits < kth, float("-inf"))
-                    probs = torch.softmax(logits, dim=-1)  # (V,)
-                    nxt = int(torch.multinomial(probs, 1, generator=gen))
+                nxt = int(next_token(logp[-1], seen, settings, gen))  # (1, V) -> (1,)
                 out.append(nxt)
                 if nxt == stop_id:
                     break
                 x = torch.tensor([[nxt]], dtype=torch.long, device=device)  # (1, 1)
+                seen = torch.cat([seen, x], dim=1)  # (1, S + 1)
         finally:
             self.train(was_training)
         return out

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from lmcourse.decoding import DecodingSettings, next_token
 from lmcourse.data import batchify, get_batch
 from lmcourse.rnn import (CELLS, GRUCell, LSTMCell, RNNCell, RNNConfig, RNNModel, copy_weights_from,
                           unroll)
@@ -307,10 +308,25 @@ def test_greedy_and_top_k_one_agree_with_argmax():
     assert greedy == ids[1:]
 
 
+def test_generate_uses_the_decoding_rules_top_p_and_repetition_penalty():
+    model = make_model("gru")
+    greedy = model.generate([4], 12, temperature=0)
+    assert model.generate([4], 12, top_p=1e-9, seed=5) == greedy  # a tiny nucleus keeps only the top id
+    fresh = model.generate([4], 12, temperature=0, repetition_penalty=1e6)  # log-probs < 0: repeats fall away
+    assert len(set(fresh)) == 12 and 4 not in fresh
+    ids, expected = torch.tensor([[4]]), []  # the same rule, step by step, with lmcourse.decoding
+    for _ in range(12):
+        logp = model.log_probs(ids.T)[0][-1]  # (1, V)
+        nxt = next_token(logp, ids, DecodingSettings(temperature=0, repetition_penalty=1e6))
+        expected.append(int(nxt))
+        ids = torch.cat([ids, nxt[:, None]], dim=1)
+    assert fresh == expected
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(prompt_ids=[]), "non-empty"), (dict(prompt_ids=[V]), "prompt_ids"),
     (dict(max_new_tokens=-1), "max_new_tokens"), (dict(temperature=-1.0), "temperature"),
-    (dict(top_k=0), "top_k"),
+    (dict(top_k=0), "top_k"), (dict(top_p=1.5), "top_p"), (dict(repetition_penalty=0), "repetition_penalty"),
 ])
 def test_generate_errors(kwargs, message):
     args = {"prompt_ids": [1], "max_new_tokens": 3, **kwargs}

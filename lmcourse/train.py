@@ -49,9 +49,9 @@ import hashlib
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -643,9 +643,9 @@ def check_example_config(config: Any, who: str) -> None:
 
 
 def train_on_examples(model: nn.Module, num_examples: int, config: TrainConfig,
-                   batch_loss: Callable[[list[int]], tuple[torch.Tensor, int]], *,
-                   history: History | None = None, validate: Callable[[int], dict[str, str]] | None = None,
-                   lengths: Sequence[int] | None = None, desc: str = "train") -> History:
+                      batch_loss: Callable[[list[int]], tuple[torch.Tensor, int]], *,
+                      history: History | None = None, validate: Callable[[int], dict[str, str]] | None = None,
+                      lengths: Sequence[int] | None = None, desc: str = "train") -> History:
     """Train on `num_examples` separate examples rather than one stream: the loop behind
     :mod:`lmcourse.seq2seq`, :mod:`lmcourse.mlm` and :mod:`lmcourse.classify`.
 

@@ -1,7 +1,8 @@
 """Measuring what a computation costs: its time, and the memory it keeps for the backward pass.
 
 Chapter 4b (The Transformer) uses both to compare the book's attention with PyTorch's fused
-kernel as the sequence grows; ``benchmarks/`` uses them for longer sweeps.
+kernel as the sequence grows; Chapter 6 (GPT) times the book's GPT against ``transformers``' in
+alternating rounds (:func:`alternating_median_seconds`); ``benchmarks/`` uses them for longer sweeps.
 
 The memory measure counts the bytes of every tensor that autograd saves during a forward pass
 (via ``torch.autograd.graph.saved_tensors_hooks``): the activations a training step must keep

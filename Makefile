@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup book test test-package test-notebooks test-exercises lab execute student benchmarks clean
+.PHONY: help setup book test test-package test-notebooks test-exercises lab execute student progress benchmarks clean
 
 help:
 	@echo "make book        build the HTML book into _build/html (strict)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab         open JupyterLab on the chapters"
 	@echo "make execute     re-run every chapter notebook in place, refreshing committed outputs"
 	@echo "make student     write student copies of the chapters (solutions removed) into student/"
+	@echo "make progress    show the exercises you have passed, failed and not tried, per chapter"
 	@echo "make benchmarks  run the speed and quality benchmarks"
 
 setup: $(STAMP)
@@ -37,25 +38,28 @@ test: book test-package test-notebooks test-exercises
 
 # Two workers: the CI machine has two cores, and every test and notebook uses one torch thread.
 test-package: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 tests lmcourse
+	LMCOURSE_PROGRESS=off $(BIN)/python -m pytest -q -n 2 tests lmcourse
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --nbval-lax --nbval-current-env \
+	LMCOURSE_PROGRESS=off $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=900 chapters
 
 test-exercises: $(STAMP)
-	$(BIN)/python -m lmcourse.exercises selftest chapters
+	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.exercises selftest chapters
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters
 
 execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	  LMCOURSE_PROGRESS=off $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
 	done
 
 student: $(STAMP)
 	$(BIN)/python -m lmcourse.exercises student chapters student
+
+progress: $(STAMP)
+	$(BIN)/python -m lmcourse.exercises progress
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python "$$b" || exit 1; done

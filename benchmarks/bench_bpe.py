@@ -17,7 +17,7 @@ import time
 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # tokenizers on one thread, like ours
 os.environ["RAYON_NUM_THREADS"] = "1"
 
-from lmcourse.bpe import ByteBPE, compression, train_hf_bpe  # noqa: E402
+from lmcourse.bpe import ByteBPE, compression, train_hf_bpe, unicode_to_bytes  # noqa: E402
 from lmcourse.data import load_corpus  # noqa: E402
 from lmcourse.profiling import median_seconds  # noqa: E402
 
@@ -34,11 +34,8 @@ def training_text() -> str:
 
 def hf_merges_as_bytes(hf) -> list[tuple[bytes, bytes]]:
     """tokenizers' merges, with GPT-2's printable stand-in characters mapped back to bytes."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    others = [b for b in range(256) if b not in printable]
-    char_byte = {**{chr(b): b for b in printable}, **{chr(256 + k): b for k, b in enumerate(others)}}
     merges = json.loads(hf.to_str())["model"]["merges"]
-    return [tuple(bytes(char_byte[c] for c in part) for part in pair) for pair in merges]
+    return [tuple(unicode_to_bytes(part) for part in pair) for pair in merges]
 
 
 def main() -> None:

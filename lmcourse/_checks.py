@@ -9,12 +9,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["is_int", "check_positive_int", "check_int", "check_float"]
+__all__ = ["is_int", "check_str", "check_positive_int", "check_int", "check_float"]
 
 
 def is_int(value: Any) -> bool:
     """True for a real ``int`` (``bool`` is excluded: ``True`` is not a size)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_str(text: Any, who: str) -> str:
+    """`text` itself, or a ``TypeError`` naming `who` (the function that needs a str) when it is not one.
+
+    >>> check_str(b"hi", "encode")
+    Traceback (most recent call last):
+    ...
+    TypeError: encode expects a str, got bytes: b'hi'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{who} expects a str, got {type(text).__name__}: {text!r:.60}")
+    return text
 
 
 def check_positive_int(name: str, value: Any) -> None:

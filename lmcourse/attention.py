@@ -17,8 +17,11 @@ seeing keys ``0 .. S - L + i``: ``causal_mask(L, S, offset=S - L)``.
 Shape letters: ``B`` batch, ``H`` heads, ``L`` queries, ``S`` keys, ``E`` query/key size per
 head (``d_k``), ``Ev`` value size, ``C`` model width (``d_model``), ``D = C / H``.
 
-Left out: dropout on the attention weights (none of the book's small models needs it), grouped-
-query attention, and sliding windows.
+Grouped-query attention (``num_kv_heads``, Chapter 7) shares each key/value head among several
+query heads. :mod:`lmcourse.minigpt` holds the short teaching version of the same arithmetic.
+
+Left out: dropout on the attention weights (none of the book's small models needs it), cross-
+attention (the book's encoder-decoder uses :class:`AdditiveAttention`), and sliding windows.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["scaled_dot_product_attention", "causal_mask", "padding_mask", "KVCache", "MultiHeadAttention",
-           "AdditiveAttention", "from_scratch_attention"]
+from lmcourse._checks import check_positive_int
+
+__all__ = ["scaled_dot_product_attention", "softmax_attention", "causal_mask", "padding_mask", "KVCache", "repeat_kv",
+           "MultiHeadAttention", "AdditiveAttention", "from_scratch_attention"]
 
 
 def _check_float_tensor(name: str, x: Any, min_dim: int) -> None:
@@ -100,6 +105,24 @@ def _softmax_over_keys(scores: torch.Tensor) -> torch.Tensor:
     return weights.masked_fill(dead, 0.0)
 
 
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T / sqrt(E) + mask) v``, the arithmetic alone (no checks): the output
+    ``(..., L, Ev)`` and the weights ``(..., L, S)``. :func:`scaled_dot_product_attention` checks
+    the arguments first; :class:`MultiHeadAttention` checks its own once and calls this."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, E) @ (..., E, S) -> (..., L, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    weights = _softmax_over_keys(scores)  # (..., L, S), each row sums to 1 (or is 0 if all blocked)
+    return weights @ v, weights  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+
+
+def _check_float_mask_dtype(mask: torch.Tensor, dtype: torch.dtype) -> None:
+    if mask.is_floating_point() and mask.dtype != dtype:
+        raise TypeError(f"a float mask must have the dtype of q ({dtype}), got {mask.dtype}; "
+                        f"convert it with mask.to(q.dtype)")
+
+
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None, is_causal: bool = False,
                                  return_weights: bool = False
@@ -129,29 +152,23 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
                          f"v has {v.shape[-2]}")
     if is_causal and mask is not None:
         raise ValueError("give either is_causal=True or a mask, not both (combine them into one mask)")
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, E) @ (..., E, S) -> (..., L, S)
     if is_causal:
         mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)  # (L, S)
     if mask is not None:
-        _check_mask(mask, scores.shape)
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        elif mask.dtype != scores.dtype:
-            raise TypeError(f"a float mask must have the dtype of q ({q.dtype}), got {mask.dtype}; "
-                            f"convert it with mask.to(q.dtype)")
-        else:
-            scores = scores + mask
-    weights = _softmax_over_keys(scores)  # (..., L, S), each row sums to 1 (or is 0 if all blocked)
-    out = weights @ v  # (..., L, S) @ (..., S, Ev) -> (..., L, Ev)
+        _check_mask(mask, torch.Size((*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]),
+                                      q.shape[-2], k.shape[-2])))
+        _check_float_mask_dtype(mask, q.dtype)
+    out, weights = softmax_attention(q, k, v, mask)
     return (out, weights) if return_weights else out
 
 
 class KVCache:
-    """The keys and values one attention layer has computed so far, each ``(B, H, S, D)``.
+    """The keys and values one attention layer has computed so far, each ``(B, Hkv, S, D)``.
 
     In generation, the keys and values of earlier positions never change (a causal model's
     position j sees nothing after j), so they are kept rather than recomputed: each new
-    token's query attends to all cached keys, and its own key and value are appended.
+    token's query attends to all cached keys, and its own key and value are appended. With
+    grouped-query attention only the ``Hkv`` key/value heads are kept (that is its point).
 
     >>> cache = KVCache()
     >>> k, v = cache.append(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))  # 3 positions read
@@ -161,15 +178,15 @@ class KVCache:
     """
 
     def __init__(self) -> None:
-        self.keys: torch.Tensor | None = None  # (B, H, S, D)
-        self.values: torch.Tensor | None = None  # (B, H, S, D)
+        self.keys: torch.Tensor | None = None  # (B, Hkv, S, D)
+        self.values: torch.Tensor | None = None  # (B, Hkv, S, D)
 
     def __len__(self) -> int:
         """S: the number of positions cached."""
         return 0 if self.keys is None else self.keys.shape[-2]
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add the keys and values ``(B, H, T, D)`` of `T` new positions; return all ``(B, H, S + T, D)``."""
+        """Add the keys and values ``(B, Hkv, T, D)`` of `T` new positions; return all ``(B, Hkv, S + T, D)``."""
         if self.keys is None:
             self.keys, self.values = k, v
         else:
@@ -177,112 +194,142 @@ class KVCache:
                 raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "
                                  f"{tuple(self.keys.shape)} (B, H, S, D): same batch, heads and head size "
                                  f"needed; start a new KVCache for another batch")
-            self.keys = torch.cat([self.keys, k], dim=-2)  # (B, H, S, D) + (B, H, T, D) -> (B, H, S + T, D)
-            self.values = torch.cat([self.values, v], dim=-2)  # (B, H, S, D) + (B, H, T, D) -> (B, H, S + T, D)
+            self.keys = torch.cat([self.keys, k], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
+            self.values = torch.cat([self.values, v], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
         return self.keys, self.values
 
     def __repr__(self) -> str:
         return f"KVCache(length={len(self)})"
 
 
+def repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(B, Hkv, S, D) -> (B, Hkv * groups, S, D)``: each key/value head serves `groups` query heads,
+    query head ``h`` reading key/value head ``h // groups`` (as ``transformers``' ``repeat_kv``).
+
+    >>> repeat_kv(torch.arange(2.0).view(1, 2, 1, 1), 3).flatten().tolist()
+    [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    """
+    return x if groups == 1 else x.repeat_interleave(groups, dim=1)
+
+
+def _with_causal(mask: torch.Tensor | None, causal: torch.Tensor) -> torch.Tensor:
+    """`mask` (bool or float) combined with the boolean `causal` mask ``(T, S)``."""
+    if mask is None:
+        return causal
+    if mask.dtype == torch.bool:
+        return mask & causal
+    return mask.masked_fill(~causal, float("-inf"))
+
+
 class MultiHeadAttention(nn.Module):
     """``H`` attention heads side by side, each on its own ``D = C / H``-sized projections.
 
     ``MultiHead(X) = concat(head_1, ..., head_H) W_O`` with ``head_h = attention(X W_Q^h, X W_K^h,
-    X W_V^h)`` (Vaswani et al., 2017). The three input projections are one ``(3C, C)`` matrix, as
-    in ``nn.MultiheadAttention``, whose weights :meth:`from_torch` copies. ``causal=True`` makes
+    X W_V^h)`` (Vaswani et al., 2017). The input projections are one packed matrix ``[W_Q; W_K; W_V]``,
+    as in ``nn.MultiheadAttention``, whose weights :meth:`from_torch` copies. ``causal=True`` makes
     every position see only itself and earlier ones (GPT); ``causal=False`` sees all (BERT).
     ``fused=True`` calls PyTorch's fused kernel instead of :func:`scaled_dot_product_attention`.
     `rotary`, if given, rotates queries and keys by position (:class:`lmcourse.positions.RotaryEmbedding`).
 
-    Inputs are batch first: ``(B, T, C)``.
+    `num_kv_heads` ``Hkv`` (default ``H``) gives grouped-query attention (Ainslie et al., 2023; LLaMA 2,
+    SmolLM2): only ``Hkv`` key/value heads, each shared by ``H / Hkv`` query heads (``1``: multi-query
+    attention, Shazeer, 2019). ``in_proj`` is then ``((H + 2 Hkv) D, C)``, ``(3C, C)`` when ``Hkv = H``,
+    and a :class:`KVCache` keeps ``Hkv`` heads only.
+
+    Inputs are batch first: ``(B, T, C)``. :mod:`lmcourse.minigpt` computes the same in a few lines.
     """
 
     def __init__(self, emb_dim: int, num_heads: int, causal: bool = False, fused: bool = False,
-                 bias: bool = True, rotary: nn.Module | None = None) -> None:
+                 bias: bool = True, rotary: nn.Module | None = None, num_kv_heads: int | None = None) -> None:
         super().__init__()
         for name, value in (("emb_dim", emb_dim), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, value)
         if emb_dim % num_heads:
             raise ValueError(f"emb_dim={emb_dim} is not divisible by num_heads={num_heads}: each head gets "
                              f"emb_dim / num_heads dimensions; pick e.g. num_heads in "
                              f"{[h for h in range(1, min(emb_dim, 16) + 1) if emb_dim % h == 0]}")
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        check_positive_int("num_kv_heads", num_kv_heads)
+        if num_heads % num_kv_heads:
+            raise ValueError(f"num_heads={num_heads} is not divisible by num_kv_heads={num_kv_heads}: each "
+                             f"key/value head serves num_heads / num_kv_heads query heads")
         self.emb_dim, self.num_heads, self.head_dim = emb_dim, num_heads, emb_dim // num_heads
+        self.num_kv_heads = num_kv_heads
         self.causal, self.fused = causal, fused
-        self.in_proj = nn.Linear(emb_dim, 3 * emb_dim, bias=bias)  # [W_Q; W_K; W_V] for all heads
+        kv_dim = num_kv_heads * self.head_dim
+        self.in_proj = nn.Linear(emb_dim, emb_dim + 2 * kv_dim, bias=bias)  # [W_Q; W_K; W_V] for all heads
         self.out_proj = nn.Linear(emb_dim, emb_dim, bias=bias)  # W_O
         self.rotary = rotary
 
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, _ = x.shape
-        return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, T, C) -> (B, H, T, D)
-
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False,
-                key: torch.Tensor | None = None, value: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Self-attention over ``x (B, T, C)`` -> ``(B, T, C)``; with `key`/`value` ``(B, S, C)``,
-        attention from ``x`` to them (cross-attention).
+        """Self-attention over ``x (B, T, C)`` -> ``(B, T, C)``.
 
         `mask` (bool or float) broadcasts to ``(B, H, T, S)``, e.g. ``(T, S)`` or a padding mask
         ``(B, 1, 1, S)``; it is combined with the causal mask if the module is causal.
         `return_weights` also returns the attention weights ``(B, H, T, S)`` (not with ``fused``).
-        `cache` (self-attention only): ``x`` holds the ``T`` positions after the ``P`` already in
-        the cache; their keys and values are appended to it and the queries attend to all
-        ``S = P + T`` keys (causal: bottom-right aligned).
+        `cache`: ``x`` holds the ``T`` positions after the ``P`` already in the cache; their keys
+        and values are appended to it and the queries attend to all ``S = P + T`` keys (causal:
+        bottom-right aligned).
         """
-        _check_float_tensor("x", x, 3)
-        if x.dim() != 3 or x.shape[-1] != self.emb_dim:
-            raise ValueError(f"x must be (B, T, C={self.emb_dim}), got {tuple(x.shape)}")
-        if cache is not None and (key is not None or value is not None):
-            raise ValueError("a KVCache keeps a layer's own keys and values (self-attention); "
-                             "do not combine it with key/value (cross-attention)")
-        key = x if key is None else key
-        value = key if value is None else value
-        for name, t in (("key", key), ("value", value)):
-            _check_float_tensor(name, t, 3)
-            if t.dim() != 3 or t.shape[0] != x.shape[0] or t.shape[-1] != self.emb_dim:
-                raise ValueError(f"{name} must be (B={x.shape[0]}, S, C={self.emb_dim}), got {tuple(t.shape)}")
-        w_q, w_k, w_v = self.in_proj.weight.chunk(3)  # each (C, C)
-        b_q, b_k, b_v = self.in_proj.bias.chunk(3) if self.in_proj.bias is not None else (None,) * 3
-        q = self._split_heads(F.linear(x, w_q, b_q))  # (B, T, C) -> (B, H, T, D)
-        k = self._split_heads(F.linear(key, w_k, b_k))  # (B, S, C) -> (B, H, S, D)
-        v = self._split_heads(F.linear(value, w_v, b_v))  # (B, S, C) -> (B, H, S, D)
         past = len(cache) if cache is not None else 0  # P positions read before x
+        self._check(x, mask, return_weights, past)
+        q, k, v = self._project(x)  # (B, H, T, D), (B, Hkv, T, D), (B, Hkv, T, D)
         if self.rotary is not None:
             q, k = self.rotary(q, offset=past), self.rotary(k, offset=past)
         if cache is not None:
-            k, v = cache.append(k, v)  # (B, H, P + T, D) each
-        T, S = q.shape[-2], k.shape[-2]
-        has_mask = mask is not None
+            k, v = cache.append(k, v)  # (B, Hkv, P + T, D) each
+        out, weights = self._attend(q, k, v, mask, past)  # (B, H, T, D), (B, H, T, S) or None
+        out = self._merge(out)  # (B, H, T, D) -> (B, T, C)
+        return (out, weights) if return_weights else out
+
+    def _check(self, x: torch.Tensor, mask: torch.Tensor | None, return_weights: bool, past: int) -> None:
+        """Every check of :meth:`forward`'s arguments, done once here."""
+        _check_float_tensor("x", x, 3)
+        if x.dim() != 3 or x.shape[-1] != self.emb_dim:
+            raise ValueError(f"x must be (B, T, C={self.emb_dim}), got {tuple(x.shape)}")
         if mask is not None:
-            _check_mask(mask, torch.Size((x.shape[0], self.num_heads, T, S)))
+            B, T = x.shape[:2]
+            _check_mask(mask, torch.Size((B, self.num_heads, T, past + T)))
             if mask.dim() not in (2, 4):
                 raise ValueError(f"mask must be (T, S) or 4-D (B, H or 1, T or 1, S), got shape "
                                  f"{tuple(mask.shape)}; for a padding mask use padding_mask(lengths, S)[:, None]")
-        kernel_causal = self.fused and self.causal and not has_mask and T == S  # the kernel masks by itself
+            _check_float_mask_dtype(mask, x.dtype)
+        if self.fused and return_weights:
+            raise ValueError("the fused kernel does not return attention weights; use fused=False")
+
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries ``(B, H, T, D)``, keys and values ``(B, Hkv, T, D)`` of ``x (B, T, C)``."""
+        sizes = (self.emb_dim, self.num_kv_heads * self.head_dim, self.num_kv_heads * self.head_dim)
+        weights = self.in_proj.weight.split(sizes)  # W_Q (C, C), W_K and W_V (Hkv D, C)
+        biases = self.in_proj.bias.split(sizes) if self.in_proj.bias is not None else (None,) * 3
+        B, T, _ = x.shape
+        heads = (self.num_heads, self.num_kv_heads, self.num_kv_heads)
+        # (B, T, C) @ (C, h D) -> (B, T, h D) -> (B, T, h, D) -> (B, h, T, D)
+        q, k, v = (F.linear(x, w, b).view(B, T, h, self.head_dim).transpose(1, 2)
+                   for w, b, h in zip(weights, biases, heads))
+        return q, k, v
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, past: int
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Each query head over its key/value head: ``(B, H, T, D)``, and the weights ``(B, H, T, S)``
+        (None from the fused kernel). The causal mask is built only where needed."""
+        T, S = q.shape[-2], k.shape[-2]
+        kernel_causal = self.fused and self.causal and mask is None and T == S  # the kernel masks by itself
         lone_newest = T == 1 and S == past + 1  # one new query after the cache: it may see every key
         if self.causal and not kernel_causal and not lone_newest:
-            causal = causal_mask(T, S, device=x.device, offset=past)  # (T, S)
-            if mask is None:
-                mask = causal
-            elif mask.dtype == torch.bool:
-                mask = mask & causal
-            else:
-                mask = mask.masked_fill(~causal, float("-inf"))
+            mask = _with_causal(mask, causal_mask(T, S, device=q.device, offset=past))  # (T, S) or (B, H, T, S)
         if self.fused:
-            if return_weights:
-                raise ValueError("the fused kernel does not return attention weights; use fused=False")
-            if kernel_causal:  # no T x S mask built or kept
-                out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
-            else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, D)
-            weights = None
-        else:
-            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, return_weights=True)
-        out = out.transpose(1, 2).reshape(x.shape[0], T, self.emb_dim)  # (B, H, T, D) -> (B, T, C)
-        out = self.out_proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
-        return (out, weights) if return_weights else out
+            gqa = {"enable_gqa": True} if self.num_kv_heads != self.num_heads else {}
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=kernel_causal, **gqa), None
+        groups = self.num_heads // self.num_kv_heads
+        return softmax_attention(q, repeat_kv(k, groups), repeat_kv(v, groups), mask)
+
+    def _merge(self, out: torch.Tensor) -> torch.Tensor:
+        """Concatenate the heads and apply ``W_O``: ``(B, H, T, D) -> (B, T, C)``."""
+        B, _, T, _ = out.shape
+        out = out.transpose(1, 2).reshape(B, T, self.emb_dim)  # (B, H, T, D) -> (B, T, H, D) -> (B, T, C)
+        return self.out_proj(out)  # (B, T, C) @ (C, C) -> (B, T, C)
 
     @classmethod
     def from_torch(cls, module: nn.MultiheadAttention, causal: bool = False, fused: bool = False
@@ -307,7 +354,8 @@ class MultiHeadAttention(nn.Module):
         return mine
 
     def extra_repr(self) -> str:
-        return f"emb_dim={self.emb_dim}, num_heads={self.num_heads}, causal={self.causal}, fused={self.fused}"
+        gqa = f", num_kv_heads={self.num_kv_heads}" if self.num_kv_heads != self.num_heads else ""
+        return f"emb_dim={self.emb_dim}, num_heads={self.num_heads}{gqa}, causal={self.causal}, fused={self.fused}"
 
 
 class AdditiveAttention(nn.Module):

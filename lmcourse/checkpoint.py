@@ -10,9 +10,9 @@ early stopping's best weights (``best.<name>``), the optimizer's moments
 (``optimizer.<param id>.<name>``), the recurrent state carried into the next chunk
 (``state.<i>``) and the torch and NumPy random states (``rng.torch``, ``rng.numpy``). Everything
 else is JSON in the header's string metadata: the format name and version, the step, the model's
-class and config, the :class:`~lmcourse.train.TrainConfig`, the optimizer's hyper-parameters,
-the scheduler, the position in the data (:class:`LoopState`), the
-:class:`~lmcourse.train.History` and the Python and NumPy RNG states. Any safetensors reader
+class and config, the :class:`~lmcourse.trainstate.TrainConfig`, the optimizer's hyper-parameters,
+the scheduler, the position in the data (:class:`~lmcourse.trainstate.LoopState`), the
+:class:`~lmcourse.trainstate.History` and the Python and NumPy RNG states. Any safetensors reader
 can open it; ``safetensors.torch.load_file`` gives the tensors.
 
 **Why safetensors and never pickle.** ``torch.save`` writes a pickle, and unpickling a file can
@@ -28,7 +28,10 @@ that is not safetensors (pickles included, with a hint), is damaged, or is safet
 lmcourse checkpoint (:class:`CheckpointError`); tensors that do not fit the model, or optimizer
 state for another optimizer (``ValueError`` listing the mismatches); overwriting an existing file
 that is not an lmcourse checkpoint (``FileExistsError``); and, when :func:`~lmcourse.train.train`
-resumes, a checkpoint trained with another ``batch_size``, ``bptt`` or training stream.
+resumes (:func:`resume_checkpoint`), a checkpoint trained with another ``batch_size``, ``bptt`` or
+training stream.
+
+What a run keeps lives in :mod:`lmcourse.trainstate`, which both this module and the loop import.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import random
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import safetensors
@@ -49,15 +52,11 @@ import safetensors.torch
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from lmcourse.train import History, TrainConfig
+from lmcourse._torch import model_device
+from lmcourse.trainstate import History, LoopState, PathLike, TrainConfig, check_language_model
 
-# lmcourse.train imports this module, so this one imports lmcourse.train's History and model
-# checks inside the functions that need them (at call time both modules are loaded).
-
-__all__ = ["Checkpoint", "CheckpointError", "LoopState", "save_checkpoint", "load_checkpoint"]
-
-PathLike = str | os.PathLike
+__all__ = ["Checkpoint", "CheckpointError", "LoopState", "save_checkpoint", "load_checkpoint",
+           "resume_checkpoint", "check_save_target"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,17 +68,6 @@ _VERSION = "1"
 
 class CheckpointError(ValueError):
     """A file that lmcourse will not read as a checkpoint (not safetensors, or not ours)."""
-
-
-@dataclass
-class LoopState:
-    """Where :func:`~lmcourse.train.train` is in its data: what it needs, besides weights, to resume."""
-
-    epoch: int = 0  # epochs completed
-    offset: int = 0  # row of the batchified training stream where the next chunk starts
-    state: Any = None  # recurrent state carried into that chunk (None at an epoch start)
-    bad_evals: int = 0  # evaluations since the best one, for early stopping
-    data_sha256: str = ""  # of the training stream's bytes, so a resume on other data is refused
 
 
 @dataclass
@@ -152,7 +140,7 @@ def _is_our_checkpoint(path: Path) -> bool:
         return False
 
 
-def _check_save_target(path: Path) -> None:
+def check_save_target(path: Path) -> None:
     """Refuse a directory, or an existing file that is not an lmcourse checkpoint."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "checkpoint path is a directory; give a file name "
@@ -227,32 +215,17 @@ def save_checkpoint(
     The file is written beside `path` and renamed over it, so a crash mid-save keeps the old
     checkpoint. An existing file that is not an lmcourse checkpoint is never overwritten.
     """
-    from lmcourse.train import History
-
     path = Path(path)
-    _check_save_target(path)
+    check_save_target(path)
     loop = loop or LoopState()
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = _cpu_copy(v)
     for k, v in (best_weights or {}).items():
         tensors[f"best.{k}"] = _cpu_copy(v)
-    opt_meta = None
-    if optimizer is not None:
-        sd = optimizer.state_dict()
-        other: dict[str, dict[str, Any]] = {}
-        for pid, entries in sd["state"].items():
-            for name, value in entries.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"optimizer.{pid}.{name}"] = _cpu_copy(value)
-                else:
-                    other.setdefault(str(pid), {})[name] = value
-        opt_meta = {"class": type(optimizer).__name__, "param_groups": sd["param_groups"], "state": other}
+    opt_meta = _optimizer_meta(optimizer, tensors) if optimizer is not None else None
     structure = _flatten_state(loop.state, tensors)
-    tensors["rng.torch"] = torch.get_rng_state()  # (5056,) uint8
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    tensors["rng.numpy"] = torch.from_numpy(np.asarray(np_keys, dtype=np.int64))  # (624,)
-    py_version, py_state, py_gauss = random.getstate()
+    rng_meta = _rng_meta(tensors)
     meta = {
         "format": _FORMAT,
         "version": _VERSION,
@@ -265,9 +238,37 @@ def save_checkpoint(
         "loop": _json({"epoch": loop.epoch, "offset": loop.offset, "state": structure,
                        "bad_evals": loop.bad_evals, "data_sha256": loop.data_sha256}),
         "history": _json(asdict(history or History())),
-        "rng": _json({"python": [py_version, list(py_state), py_gauss],
-                      "numpy": [np_name, int(np_pos), int(np_has_gauss), float(np_gauss)]}),
+        "rng": _json(rng_meta),
     }
+    _write(path, tensors, meta)
+    return path
+
+
+def _optimizer_meta(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict:
+    """The optimizer's class, groups and non-tensor state; its tensors go to ``optimizer.<id>.<name>``."""
+    sd = optimizer.state_dict()
+    other: dict[str, dict[str, Any]] = {}
+    for pid, entries in sd["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{pid}.{name}"] = _cpu_copy(value)
+            else:
+                other.setdefault(str(pid), {})[name] = value
+    return {"class": type(optimizer).__name__, "param_groups": sd["param_groups"], "state": other}
+
+
+def _rng_meta(tensors: dict[str, torch.Tensor]) -> dict:
+    """The Python and NumPy RNG states as JSON; the torch and NumPy key arrays go to `tensors`."""
+    tensors["rng.torch"] = torch.get_rng_state()  # (5056,) uint8
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np.asarray(np_keys, dtype=np.int64))  # (624,)
+    py_version, py_state, py_gauss = random.getstate()
+    return {"python": [py_version, list(py_state), py_gauss],
+            "numpy": [np_name, int(np_pos), int(np_has_gauss), float(np_gauss)]}
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+    """Write a temporary safetensors file beside `path`, flush it to disk, rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -279,7 +280,6 @@ def save_checkpoint(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,8 +329,6 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], opt_meta: dict, optimizer
 def _apply(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str], model: nn.Module,
            optimizer: torch.optim.Optimizer | None, scheduler: Any, restore_rng: bool) -> Checkpoint:
     """Check everything first, then load: a refused checkpoint changes nothing."""
-    from lmcourse.train import History, _device
-
     problems = _model_mismatches(tensors, model)
     if problems:
         shown = "\n  - ".join(problems[:5])
@@ -349,7 +347,7 @@ def _apply(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str], m
     if scheduler is not None and sched_state is None:
         raise ValueError(f"{path} has no scheduler state (it was saved with scheduler=None)")
 
-    device = _device(model)
+    device = model_device(model)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None:
         optimizer.load_state_dict(opt_state)
@@ -401,15 +399,16 @@ def load_checkpoint(
     >>> info.step, info.model_class, fresh.logits.tolist()
     (7, 'Unigram', [0.0, 1.0, 2.0, 3.0])
     """
-    from lmcourse.train import _check_model
-
-    _check_model(model)
+    check_language_model(model)
     path, tensors, meta = _read(path)
     return _apply(path, tensors, meta, model, optimizer, scheduler, restore_rng)
 
 
-def _read_for_resume(path: PathLike, config: TrainConfig, data_sha: str) -> tuple[Path, dict, dict]:
-    """Read a checkpoint and refuse it if it was trained with other batching or other data."""
+def resume_checkpoint(path: PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                      config: TrainConfig, data_sha256: str) -> Checkpoint:
+    """Load a checkpoint to continue training, as :func:`~lmcourse.train.train` does on resume:
+    weights, optimizer, scheduler and RNG states. Refuses it first, changing nothing, if it was
+    trained with another ``batch_size`` or ``bptt`` or on a training stream of another sha256."""
     path, tensors, meta = _read(path)
     saved = json.loads(meta["train_config"]) or {}
     for name in ("batch_size", "bptt"):
@@ -417,7 +416,7 @@ def _read_for_resume(path: PathLike, config: TrainConfig, data_sha: str) -> tupl
             raise ValueError(f"{path} was trained with {name}={saved[name]}, this config has "
                              f"{name}={getattr(config, name)}; resume with the same value")
     saved_sha = json.loads(meta["loop"])["data_sha256"]
-    if saved_sha and saved_sha != data_sha:
+    if saved_sha and saved_sha != data_sha256:
         raise ValueError(f"{path} was trained on a different training stream (sha256 "
-                         f"{saved_sha[:12]}... vs {data_sha[:12]}...); resume with the same tokens")
-    return path, tensors, meta
+                         f"{saved_sha[:12]}... vs {data_sha256[:12]}...); resume with the same tokens")
+    return _apply(path, tensors, meta, model, optimizer, scheduler, restore_rng=True)

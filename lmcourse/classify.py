@@ -59,10 +59,12 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from lmcourse._checks import check_int, check_positive_int
+from lmcourse._torch import eval_mode, model_device
 from lmcourse.bert import BertModel, sentence_embeddings
-from lmcourse.data import _gensim_datapath
+from lmcourse.data import gensim_datapath
 from lmcourse.metrics import accuracy, f1_score, precision, recall
-from lmcourse.train import History, TrainConfig, _device, check_example_config, train_on_examples
+from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 from lmcourse.wordpiece import WordPieceTokenizer
 
 __all__ = ["POLARITY_FILE", "LABELS", "load_polarity", "stratified_folds", "Classifier", "BagOfWords",
@@ -85,7 +87,7 @@ def load_polarity(path: str | Path | None = None) -> tuple[list[str], list[int]]
     tokenized by the original authors (``"it's so laddish and juvenile , only ..."``). The file is
     Windows-1252 (a dash is byte 0x97), not UTF-8.
     """
-    path = Path(path) if path is not None else _gensim_datapath(POLARITY_FILE)
+    path = Path(path) if path is not None else gensim_datapath(POLARITY_FILE)
     if not path.is_file():
         raise FileNotFoundError(f"no polarity file at {path}; call load_polarity() without a path to "
                                 f"read the copy in gensim's test data")
@@ -113,8 +115,7 @@ def stratified_folds(labels: Sequence[int], k: int = 5, seed: int = 0) -> list[t
     """
     from sklearn.model_selection import StratifiedKFold
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-        raise ValueError(f"k must be an int >= 2, got {k!r}")
+    check_int("k", k, 2)
     labels = list(labels)
     smallest = min(labels.count(label) for label in set(labels)) if labels else 0
     if smallest < k:
@@ -273,7 +274,7 @@ def fine_tune_classifier(model: nn.Module, tokenizer: WordPieceTokenizer, texts:
         raise TypeError(f"model must be a BertForSequenceClassification, got {type(model).__name__}")
     check_example_config(config, "fine_tune_classifier")
     _check_texts(texts, labels, getattr(model, "num_labels", None))
-    device = _device(model)
+    device = model_device(model)
     targets = torch.tensor(list(labels), dtype=torch.long)
 
     def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
@@ -285,23 +286,17 @@ def fine_tune_classifier(model: nn.Module, tokenizer: WordPieceTokenizer, texts:
     return train_on_examples(model, len(texts), config, batch_loss, lengths=lengths, desc="fine-tune")
 
 
-@torch.no_grad()
 def predict(model: nn.Module, tokenizer: WordPieceTokenizer, texts: Sequence[str], batch_size: int = 32,
             max_length: int = 64) -> list[int]:
     """The most likely class of each text (eval mode, no gradients; the mode is restored)."""
     _check_texts(texts)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    device = _device(model)
-    was_training = model.training
-    model.eval()
+    check_positive_int("batch_size", batch_size)
+    device = model_device(model)
     out: list[int] = []
-    try:
+    with eval_mode(model):
         for i in range(0, len(texts), batch_size):
             logits = model(**_encode(tokenizer, texts[i:i + batch_size], max_length, device)).logits  # (B, K)
             out += logits.argmax(-1).tolist()
-    finally:
-        model.train(was_training)
     return out
 
 

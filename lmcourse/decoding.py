@@ -17,6 +17,11 @@ probability after the softmax is exactly 0.
 Shape letters: ``B`` batch (sequences decoded side by side), ``V`` vocabulary, ``S`` tokens
 so far.
 
+The protocol every model's ``generate(ids, max_new_tokens, *, temperature=1.0, top_k=None,
+top_p=None, repetition_penalty=1.0, stop_ids=None, seed=0, use_cache=True)`` follows is built from
+:func:`prompt_batch`, :func:`check_stop_ids`, :func:`seeded_generator` and :func:`collect_tokens`,
+so that the recurrent models, GPT and LLaMA take the same arguments with the same meaning.
+
 Left out: beam search, typical and min-p sampling, contrastive search, and the frequency and
 presence penalties of hosted APIs (additive rather than CTRL's multiplicative penalty).
 """
@@ -24,13 +29,17 @@ presence penalties of hosted APIs (additive rather than CTRL's multiplicative pe
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from lmcourse.token_ids import check_batch_ids
+
 __all__ = ["DecodingSettings", "apply_temperature", "top_k_filter", "top_p_filter",
-           "apply_repetition_penalty", "greedy", "sample", "next_token"]
+           "apply_repetition_penalty", "greedy", "sample", "next_token",
+           "prompt_batch", "check_stop_ids", "seeded_generator", "collect_tokens"]
 
 
 def _check_logits(logits: Any) -> None:
@@ -216,3 +225,63 @@ def next_token(logits: torch.Tensor, previous_ids: torch.Tensor, settings: Decod
     if settings.top_p is not None:
         logits = top_p_filter(logits, settings.top_p)
     return sample(logits, generator)
+
+
+# --- the shared parts of generate() ----------------------------------------------------------
+
+def prompt_batch(ids: Any, vocab_size: int) -> tuple[torch.Tensor, bool]:
+    """`ids` as a batch ``(B, T)``, and whether it was one prompt (a list of ints or ``(T,)``).
+
+    >>> prompt_batch([1, 2], 10)
+    (tensor([[1, 2]]), True)
+    """
+    if not isinstance(ids, torch.Tensor):
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or \
+                not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise TypeError(f"ids must be a LongTensor (T,) or (B, T), or a list of ints, got {ids!r:.80}")
+        ids = torch.tensor(list(ids), dtype=torch.long)
+    single = ids.dim() == 1
+    batch = ids[None] if single else ids  # (T,) -> (1, T)
+    check_batch_ids("ids", batch, vocab_size)
+    return batch, single
+
+
+def check_stop_ids(stop_ids: Any, vocab_size: int) -> set[int]:
+    """The set of ids that end a sequence: `stop_ids` is None, one id, or a list of ids."""
+    if stop_ids is None:
+        return set()
+    stops = [stop_ids] if isinstance(stop_ids, int) else stop_ids
+    if isinstance(stops, (str, bytes)) or not isinstance(stops, Sequence) or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab_size for i in stops):
+        raise ValueError(f"stop_ids must be None, an id or a list of ids in [0, {vocab_size}), got {stop_ids!r:.80}")
+    return set(stops)
+
+
+def seeded_generator(seed: int | torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """A new generator on `device` seeded with the int `seed`; a given generator or None (torch's
+    global one) as it is. The same int gives the same samples."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, a torch.Generator or None, got {seed!r}")
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def collect_tokens(steps: Iterable[torch.Tensor], batch_size: int, max_new_tokens: int,
+                   stops: set[int]) -> list[list[int]]:
+    """Take tokens ``(B,)`` from `steps` until each sequence has `max_new_tokens` of them or has
+    produced one of `stops` (kept); a finished sequence takes no more.
+
+    >>> collect_tokens(iter(torch.tensor([[1, 5], [2, 6], [3, 7]])), 2, 3, stops={2})
+    [[1, 2], [5, 6, 7]]
+    """
+    out: list[list[int]] = [[] for _ in range(batch_size)]
+    done = [False] * batch_size
+    for _, token in zip(range(max_new_tokens), steps):
+        for row, t in enumerate(token.tolist()):
+            if not done[row]:
+                out[row].append(t)
+                done[row] = t in stops
+        if all(done):
+            break
+    return out

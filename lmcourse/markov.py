@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from lmcourse._checks import check_int
+
 _ALPHABET = string.ascii_lowercase + string.ascii_uppercase + string.digits
 
 
@@ -78,8 +80,7 @@ class MarkovSource:
         Small concentrations give peaked rows (a predictable language, low entropy rate);
         large ones approach the uniform chain (entropy rate ``log2 V``).
         """
-        if isinstance(num_symbols, bool) or not isinstance(num_symbols, int) or num_symbols < 2:
-            raise ValueError(f"num_symbols must be an int >= 2, got {num_symbols!r}")
+        check_int("num_symbols", num_symbols, 2)
         if not concentration > 0 or not np.isfinite(concentration):
             raise ValueError(f"concentration must be a positive number, got {concentration!r}")
         rng = np.random.default_rng(seed)

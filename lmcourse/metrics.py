@@ -10,10 +10,10 @@ Left out: calibration and ranking metrics (they appear where a chapter needs the
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
+
+from lmcourse._io import atomic_write_text
 
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
@@ -234,17 +236,16 @@ def record(result: Result, path: Path | None = None) -> list[Result]:
             rows[names.index(result.model)] = result
         else:
             rows.append(result)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".csv")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                values = asdict(row)
-                for key in ("test_perplexity", "bits_per_char"):
-                    values[key] = f"{values[key]:.6g}"
-                values["train_seconds"] = f"{values['train_seconds']:.2f}"
-                writer.writerow(values)
-        os.replace(tmp, path)
+        handle = io.StringIO()
+        writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            values = asdict(row)
+            for key in ("test_perplexity", "bits_per_char"):
+                values[key] = f"{values[key]:.6g}"
+            values["train_seconds"] = f"{values['train_seconds']:.2f}"
+            writer.writerow(values)
+        atomic_write_text(path, handle.getvalue())
         return load_results(path)
 
 

@@ -60,8 +60,11 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from lmcourse._checks import check_positive_int
+from lmcourse._torch import eval_mode, model_device
 from lmcourse.bert import IGNORE_INDEX, BertConfig, BertForMaskedLM
-from lmcourse.train import History, TrainConfig, _device, check_example_config, train_on_examples
+from lmcourse.mlm_data import MaskIds, MLMBatch, check_examples, collate, mlm_examples
+from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 from lmcourse.wordpiece import WordPieceTokenizer
 
 __all__ = ["IGNORE_INDEX", "MaskIds", "mask_tokens", "mlm_examples", "MLMBatch", "collate",
@@ -75,29 +78,6 @@ VALID_MASK_SEED = 0  # the validation mask is the same in every evaluation and e
 
 # ---------------------------------------------------------------------------------------------
 # Masking
-
-class MaskIds(NamedTuple):
-    """The ids masking needs, read from a tokenizer by :meth:`from_tokenizer`."""
-
-    mask_id: int  # what 80% of the chosen tokens become
-    pad_id: int  # padding: never chosen, attention_mask 0
-    vocab_size: int  # V: random replacements are drawn from [0, V) minus special_ids
-    special_ids: tuple[int, ...]  # never chosen, never drawn: [CLS], [SEP], [PAD], [MASK], [UNK]
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer: WordPieceTokenizer) -> MaskIds:
-        """Read ``mask_id``, ``pad_id``, ``cls_id``, ``sep_id``, ``unk_id`` and ``vocab_size``
-        from a :class:`lmcourse.wordpiece.WordPieceTokenizer` (or anything with those names)."""
-        names = ("mask_id", "pad_id", "cls_id", "sep_id", "unk_id", "vocab_size")
-        missing = [n for n in names if not isinstance(getattr(tokenizer, n, None), int)]
-        if missing:
-            raise TypeError(f"tokenizer must have int properties {', '.join(names)} (as "
-                            f"lmcourse.wordpiece.WordPieceTokenizer has); {type(tokenizer).__name__} "
-                            f"lacks {', '.join(missing)}")
-        t = tokenizer
-        specials = tuple(sorted({t.cls_id, t.sep_id, t.pad_id, t.mask_id, t.unk_id}))
-        return cls(t.mask_id, t.pad_id, t.vocab_size, specials)
-
 
 def _check_ids(name: str, ids: Any, vocab_size: int) -> None:
     if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
@@ -128,8 +108,7 @@ def mask_tokens(input_ids: torch.Tensor, *, mask_id: int, vocab_size: int, speci
     >>> inputs.tolist(), labels.tolist()
     ([[2, 5, 4, 4, 4, 9, 3]], [[-100, -100, 6, 7, 8, -100, -100]])
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}")
+    check_positive_int("vocab_size", vocab_size)
     _check_ids("input_ids", input_ids, vocab_size)
     if isinstance(mask_prob, bool) or not isinstance(mask_prob, (int, float)) or not 0 < mask_prob < 1:
         raise ValueError(f"mask_prob must be a number in (0, 1), got {mask_prob!r}; BERT uses 0.15")
@@ -153,86 +132,6 @@ def mask_tokens(input_ids: torch.Tensor, *, mask_id: int, vocab_size: int, speci
     inputs = torch.where(to_random, candidates.to(device)[picks], inputs)
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
     return inputs, labels
-
-
-# ---------------------------------------------------------------------------------------------
-# Data: packed sentences, padded batches
-
-def mlm_examples(tokenizer: WordPieceTokenizer, sentences: Sequence[str],
-                 max_length: int = 64) -> list[list[int]]:
-    """Pack consecutive `sentences` into id lists ``[CLS] s_1 s_2 ... [SEP]`` of at most `max_length`.
-
-    A sentence goes into the current example if it fits, else it starts the next one; a sentence
-    longer than ``max_length - 2`` tokens is cut into pieces (no text is dropped).
-
-    >>> from lmcourse.wordpiece import WordPieceTokenizer
-    >>> tok = WordPieceTokenizer({t: i for i, t in enumerate(
-    ...     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "."])})
-    >>> mlm_examples(tok, ["a b .", "c .", "a a a a a a a ."], max_length=7)  # [CLS]=2, [SEP]=3
-    [[2, 5, 6, 8, 7, 8, 3], [2, 5, 5, 5, 5, 5, 3], [2, 5, 5, 8, 3]]
-    """
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 3:
-        raise ValueError(f"max_length must be an int >= 3 ([CLS], a token, [SEP]), got {max_length!r}")
-    if isinstance(sentences, str) or not isinstance(sentences, Sequence):
-        raise TypeError(f"sentences must be a list of str, got {type(sentences).__name__}; "
-                        f"split text with lmcourse.data.sentences(lines)")
-    MaskIds.from_tokenizer(tokenizer)  # checks that it has the ids
-    cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
-    room = max_length - 2
-    examples: list[list[int]] = []
-    current: list[int] = []
-    for i, sentence in enumerate(sentences):
-        if not isinstance(sentence, str):
-            raise TypeError(f"sentences[{i}] must be a str, got {type(sentence).__name__}")
-        body = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(sentence))
-        if current and len(current) + len(body) > room:
-            examples.append([cls_id, *current, sep_id])
-            current = []
-        while len(body) > room:  # only a sentence longer than a whole example gets here
-            examples.append([cls_id, *body[:room], sep_id])
-            body = body[room:]
-        current += body
-    if current:
-        examples.append([cls_id, *current, sep_id])
-    return examples
-
-
-class MLMBatch(NamedTuple):
-    """Padded examples: what a BERT model reads."""
-
-    input_ids: torch.Tensor  # (B, T) ids, pad_id after each example's end
-    attention_mask: torch.Tensor  # (B, T) 1 for real tokens, 0 for padding
-
-
-def collate(examples: Sequence[Sequence[int]], pad_id: int) -> MLMBatch:
-    """Pad id lists to the longest one.
-
-    >>> collate([[2, 7, 3], [2, 3]], pad_id=0)
-    MLMBatch(input_ids=tensor([[2, 7, 3],
-            [2, 3, 0]]), attention_mask=tensor([[1, 1, 1],
-            [1, 1, 0]]))
-    """
-    width = max(len(e) for e in examples)
-    ids = torch.tensor([list(e) + [pad_id] * (width - len(e)) for e in examples], dtype=torch.long)
-    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in examples], dtype=torch.long)
-    return MLMBatch(ids, mask)  # (B, T), (B, T)
-
-
-def _check_examples(name: str, examples: Any, ids: MaskIds, context_length: int | None) -> None:
-    if not isinstance(examples, Sequence) or not examples:
-        raise ValueError(f"{name} must be a non-empty list of id lists; make them with mlm_examples()")
-    special = set(ids.special_ids)
-    for i, example in enumerate(examples):
-        if not isinstance(example, Sequence) or not all(isinstance(t, int) for t in example):
-            raise TypeError(f"{name}[{i}] must be a list of int ids, got {example!r:.80}")
-        if not any(t not in special for t in example):
-            raise ValueError(f"{name}[{i}] has no ordinary token to mask: {example!r:.80}")
-        if context_length is not None and len(example) > context_length:
-            raise ValueError(f"{name}[{i}] has {len(example)} tokens but the model reads at most "
-                             f"context_length={context_length}; use mlm_examples(..., max_length="
-                             f"{context_length})")
-        if min(example) < 0 or max(example) >= ids.vocab_size:
-            raise ValueError(f"{name}[{i}] has ids outside [0, vocab_size={ids.vocab_size})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,25 +226,20 @@ def evaluate_mlm(model: BertForMaskedLM, examples: Sequence[Sequence[int]], *, t
     """
     _check_model(model)
     ids = MaskIds.from_tokenizer(tokenizer)
-    _check_examples("examples", examples, ids, model.config.context_length)
+    check_examples("examples", examples, ids, model.config.context_length)
     masked = _fixed_mask(examples, ids, mask_prob, seed)
-    device = _device(model)
-    was_training = model.training
-    model.eval()
+    device = model_device(model)
     total, correct, count = 0.0, 0, 0
-    try:
-        with torch.no_grad():
-            for i in range(0, len(masked), batch_size):
-                chunk = masked[i:i + batch_size]
-                batch = MLMBatch(*(t.to(device) for t in collate([inp for inp, _ in chunk], ids.pad_id)))
-                labels = collate([lab for _, lab in chunk], IGNORE_INDEX).input_ids.to(device)  # (B, T)
-                where = labels != IGNORE_INDEX
-                logits = _masked_logits(model, batch, where)  # (M, V)
-                total += float(F.cross_entropy(logits.float(), labels[where], reduction="sum"))
-                correct += int((logits.argmax(-1) == labels[where]).sum())
-                count += int(where.sum())
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(masked), batch_size):
+            chunk = masked[i:i + batch_size]
+            batch = MLMBatch(*(t.to(device) for t in collate([inp for inp, _ in chunk], ids.pad_id)))
+            labels = collate([lab for _, lab in chunk], IGNORE_INDEX).input_ids.to(device)  # (B, T)
+            where = labels != IGNORE_INDEX
+            logits = _masked_logits(model, batch, where)  # (M, V)
+            total += float(F.cross_entropy(logits.float(), labels[where], reduction="sum"))
+            correct += int((logits.argmax(-1) == labels[where]).sum())
+            count += int(where.sum())
     if count == 0:
         raise ValueError(f"no position was masked in {len(examples)} example(s); "
                          f"give more or longer examples")
@@ -374,8 +268,8 @@ def unigram_baseline(train_examples: Sequence[Sequence[int]], examples: Sequence
     (0.5596, 0.5596, 1.0)
     """
     ids = MaskIds.from_tokenizer(tokenizer)
-    _check_examples("train_examples", train_examples, ids, None)
-    _check_examples("examples", examples, ids, None)
+    check_examples("train_examples", train_examples, ids, None)
+    check_examples("examples", examples, ids, None)
     counts = Counter(t for example in train_examples for t in example)
     freq = torch.ones(ids.vocab_size, dtype=torch.float64)  # add-one
     for token, n in counts.items():
@@ -415,11 +309,11 @@ def pretrain_mlm(model: BertForMaskedLM, train_examples: Sequence[Sequence[int]]
         raise ValueError(f"the tokenizer has {ids.vocab_size} ids but the model only vocab_size="
                          f"{model.config.vocab_size}; build it with "
                          f"BertConfig(vocab_size=tokenizer.vocab_size)")
-    _check_examples("train_examples", train_examples, ids, context)
+    check_examples("train_examples", train_examples, ids, context)
     if valid_examples is not None:
-        _check_examples("valid_examples", valid_examples, ids, context)
+        check_examples("valid_examples", valid_examples, ids, context)
     generator = torch.Generator().manual_seed(config.seed)
-    device = _device(model)
+    device = model_device(model)
     history = MLMHistory()
 
     def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
@@ -437,13 +331,8 @@ def pretrain_mlm(model: BertForMaskedLM, train_examples: Sequence[Sequence[int]]
     def validate(step: int) -> dict[str, str]:
         result = evaluate_mlm(model, valid_examples, tokenizer=tokenizer,
                               batch_size=max(config.eval_batch_size, config.batch_size))
-        history.eval_steps.append(step)
-        history.valid_loss.append(result.loss)
-        history.valid_perplexity.append(math.exp(result.loss))
+        history.add_evaluation(step, result.loss, math.exp(result.loss))
         history.valid_accuracy.append(result.accuracy)
-        if result.loss < history.best_valid_loss:
-            history.best_step, history.best_valid_loss = step, result.loss
-            history.best_valid_perplexity = math.exp(result.loss)
         return {"val_loss": f"{result.loss:.3f}", "val_acc": f"{result.accuracy:.3f}"}
 
     return train_on_examples(model, len(train_examples), config, batch_loss, history=history,
@@ -453,7 +342,6 @@ def pretrain_mlm(model: BertForMaskedLM, train_examples: Sequence[Sequence[int]]
 # ---------------------------------------------------------------------------------------------
 # Looking inside
 
-@torch.no_grad()
 def fill_mask(model: BertForMaskedLM, tokenizer: WordPieceTokenizer, text: str,
               top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each ``[MASK]`` in `text`, the `top_k` most likely tokens and their probabilities.
@@ -463,8 +351,7 @@ def fill_mask(model: BertForMaskedLM, tokenizer: WordPieceTokenizer, text: str,
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str with [MASK] in it, got {type(text).__name__}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    check_positive_int("top_k", top_k)
     if MASK_TOKEN not in text:
         raise ValueError(f"text has no {MASK_TOKEN} to fill: {text!r:.80}; write {MASK_TOKEN} where a "
                          f"word should be predicted, e.g. 'Paris is the [MASK] of France.'")
@@ -474,15 +361,10 @@ def fill_mask(model: BertForMaskedLM, tokenizer: WordPieceTokenizer, text: str,
     if len(row) > model.config.context_length:
         raise ValueError(f"text is {len(row)} tokens long but the model reads at most "
                          f"context_length={model.config.context_length}; shorten it")
-    device = _device(model)
-    input_ids = torch.tensor([row], device=device)  # (1, T)
-    was_training = model.training
-    model.eval()
-    try:
+    input_ids = torch.tensor([row], device=model_device(model))  # (1, T)
+    with eval_mode(model):
         batch = MLMBatch(input_ids, torch.ones_like(input_ids))
         logits = _masked_logits(model, batch, input_ids == ids.mask_id)  # (M, V)
-    finally:
-        model.train(was_training)
     probs = logits.float().softmax(-1)  # (M, V) at the M masks
     probs[:, list(ids.special_ids)] = 0.0
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (M, K)

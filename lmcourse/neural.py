@@ -11,8 +11,9 @@ features into next-token distributions:
   log-likelihood in nats of every target given its prefix, and the state to pass to the next
   chunk of the same streams (``None`` starts a stream);
 - ``log_probs(inputs (T, B), state) -> (log_probs (T, B, V), state)``: full distributions;
-- ``generate(prompt_ids, max_new_tokens, ...)``: sampling with a seeded generator and the
-  decoding rules of :mod:`lmcourse.decoding` (Chapter 6).
+- ``generate(ids, max_new_tokens, *, temperature, top_k, top_p, repetition_penalty, stop_ids,
+  seed, use_cache)``: sampling with a seeded generator and the decoding rules of
+  :mod:`lmcourse.decoding` (Chapter 6); GPT and LLaMA take the same arguments.
 
 The output layer is either a full softmax (a linear decoder, ``V x F`` weights) or the
 adaptive softmax of Grave et al. (2017), ``nn.AdaptiveLogSoftmaxWithLoss``: frequent words
@@ -30,14 +31,17 @@ model), and beam search.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse.decoding import DecodingSettings, next_token
+from lmcourse._checks import check_int
+from lmcourse._torch import eval_mode, model_device
+from lmcourse.decoding import (DecodingSettings, check_stop_ids, collect_tokens, next_token, prompt_batch,
+                               seeded_generator)
 
 __all__ = ["NeuralLM", "check_sizes", "check_adaptive_cutoffs", "check_output_layer", "check_tokens", "ADAPTIVE_DIV_VALUE"]
 
@@ -191,45 +195,54 @@ class NeuralLM(nn.Module):
         """Number of trainable numbers; a tied matrix counts once."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    @property
+    def context_window(self) -> int | None:
+        """The most tokens one prediction reads; None: no limit (an RNN reads its whole past)."""
+        return None
+
+    def next_tokens(self, ids: torch.Tensor, settings: DecodingSettings, generator: torch.Generator | None,
+                    use_cache: bool) -> Iterator[torch.Tensor]:
+        """Yield the next token of every sequence ``(B,)`` after `ids` ``(B, T)``, step after step.
+
+        With `use_cache` the model's state (the RNN's hidden state, the last tokens read) is carried
+        and each step reads only the newest token; without it, each step re-reads the sequence (its
+        last `context_window` tokens) from no state. Both give the same tokens."""
+        seen = ids  # (B, S): every id so far, for the repetition penalty
+        x, state = ids.T, None  # (T, B): time first, as the protocol reads it
+        while True:
+            if not use_cache:
+                window = seen if self.context_window is None else seen[:, -self.context_window:]
+                x, state = window.T, None  # (B, S) -> (S, B)
+            logp, state = self.log_probs(x, state)  # (T, B, V)
+            token = next_token(logp[-1], seen, settings, generator)  # (B, V) -> (B,)
+            yield token
+            x = token[None]  # (B,) -> (1, B)
+            seen = torch.cat([seen, token[:, None]], dim=1)  # (B, S) -> (B, S + 1)
+
     @torch.no_grad()
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, seed: int = 0, stop_id: int | None = None, *,
-                 top_p: float | None = None, repetition_penalty: float = 1.0) -> list[int]:
-        """Sample a continuation of `prompt_ids`; returns the new ids only (not the prompt).
+    def generate(self, ids: torch.Tensor | Sequence[int], max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, repetition_penalty: float = 1.0,
+                 stop_ids: int | Sequence[int] | None = None, seed: int | torch.Generator | None = 0,
+                 use_cache: bool = True) -> list[int] | list[list[int]]:
+        """Sample a continuation of `ids`; return the new ids only: a list for one prompt (a list of
+        ints or ``(T,)``), a list of lists for a batch ``(B, T)`` (batch first, as GPT's).
 
         Each step picks the next id from the model's distribution with the rules of
         :mod:`lmcourse.decoding` (:func:`~lmcourse.decoding.next_token`): repetition penalty,
         temperature (``0`` takes the most likely id), `top_k`, `top_p`, then a sample. The same
-        `seed` gives the same ids. Generation stops after `max_new_tokens` ids or right after
-        `stop_id` is produced (it is included). Runs in eval mode (no dropout) and restores the
-        previous mode afterwards.
+        `seed` gives the same ids (a ``torch.Generator`` is used as it is; ``None``: torch's global
+        one). A sequence stops after `max_new_tokens` ids or right after one of `stop_ids` (included).
+        ``use_cache=False`` re-reads the sequence at every step: slower, same ids. Runs in eval mode
+        (no dropout) and restores the previous mode afterwards.
         """
-        V = self.config.vocab_size
-        prompt = list(prompt_ids)
-        if not prompt or not all(isinstance(i, int) and 0 <= i < V for i in prompt):
-            raise ValueError(f"prompt_ids must be a non-empty list of ints in [0, {V}), got "
-                             f"{prompt!r:.80}")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
         settings = DecodingSettings(temperature=temperature, top_k=top_k, top_p=top_p,
                                     repetition_penalty=repetition_penalty)
-        device = next(self.parameters()).device
-        gen = torch.Generator(device=device).manual_seed(seed)
-        was_training = self.training
-        self.eval()
-        try:
-            x = torch.tensor(prompt, dtype=torch.long, device=device).unsqueeze(1)  # (P,) -> (P, 1)
-            seen = x.T  # (1, P): every id so far, for the repetition penalty
-            out: list[int] = []
-            state = None
-            for _ in range(max_new_tokens):
-                logp, state = self.log_probs(x, state)  # (P, 1, V)
-                nxt = int(next_token(logp[-1], seen, settings, gen))  # (1, V) -> (1,)
-                out.append(nxt)
-                if nxt == stop_id:
-                    break
-                x = torch.tensor([[nxt]], dtype=torch.long, device=device)  # (1, 1)
-                seen = torch.cat([seen, x], dim=1)  # (1, S + 1)
-        finally:
-            self.train(was_training)
-        return out
+        batch, single = prompt_batch(ids, self.config.vocab_size)
+        check_int("max_new_tokens", max_new_tokens, 0)
+        stops = check_stop_ids(stop_ids, self.config.vocab_size)
+        device = model_device(self)
+        generator = seeded_generator(seed, device)
+        with eval_mode(self):
+            steps = self.next_tokens(batch.to(device), settings, generator, use_cache)
+            out = collect_tokens(steps, batch.shape[0], max_new_tokens, stops)
+        return out[0] if single else out

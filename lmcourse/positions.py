@@ -129,6 +129,11 @@ class RotaryEmbedding(nn.Module):
     tokens depends on their distance ``m - n`` alone. Apply it to queries and keys (not values)
     after the head split, ``(B, H, T, D)``.
 
+    Pairing: "rotate half", dimension ``i`` with ``i + D/2``, as ``transformers``' LLaMA (and so
+    SmolLM2, ``base=100000``); not the paper's interleaved pairs ``(2i, 2i + 1)``. There is no
+    maximum length: the angles are computed on demand in float64, so far positions (8192 and
+    beyond) stay exact; ``transformers`` takes them in float32, which differs there by ~1e-3.
+
     >>> rope = RotaryEmbedding(head_dim=2)
     >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # the same vector at positions 0 and 1
     >>> [[round(v, 4) for v in row] for row in rope(x).tolist()]  # [cos 1, sin 1] at position 1

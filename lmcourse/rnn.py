@@ -4,7 +4,8 @@ recurrent language model of Chapter 3b (Recurrent language models) built on torc
 - **Cells from scratch.** :class:`RNNCell`, :class:`LSTMCell` and :class:`GRUCell` compute one
   time step, ``forward(x (B, C), state) -> new state``, with parameters named and laid out as
   PyTorch's (``weight_ih`` ``(gates*H, C)``, ``weight_hh``, ``bias_ih``, ``bias_hh``; gate
-  order i, f, g, o for the LSTM and r, z, n for the GRU). :func:`unroll` runs a cell over
+  order i, f, g, o for the LSTM and r, z, n for the GRU); :func:`lstm_step` is the LSTM's
+  equations alone, the teaching version the chapter shows. :func:`unroll` runs a cell over
   time, and :func:`copy_weights_from` (or ``Cell.from_torch``) loads the weights of an
   ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` layer, so the tests can show they compute the same.
 - **The language model.** :class:`RNNModel` (configured by :class:`RNNConfig`): embedding,
@@ -35,7 +36,7 @@ from torch import nn
 
 from lmcourse.neural import NeuralLM, check_output_layer, check_sizes
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "unroll", "copy_weights_from",
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "lstm_step", "unroll", "copy_weights_from",
            "RNNConfig", "RNNModel", "CELLS"]
 
 CellState = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -160,12 +161,20 @@ class LSTMCell(_Cell):
         self._check(x, c, "c")
         h = self._zeros(x) if h is None else h
         c = self._zeros(x) if c is None else c
-        # (B, C) @ (C, 4H) + (B, H) @ (H, 4H) -> (B, 4H)
-        gates = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh
-        i, f, g, o = gates.chunk(4, dim=1)  # (B, 4H) -> 4 x (B, H)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c = f * c + i * g
-        return o * torch.tanh(c), c
+        return lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+
+def lstm_step(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_ih: torch.Tensor,
+              weight_hh: torch.Tensor, bias_ih: torch.Tensor, bias_hh: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step, the equations alone (Chapter 3b shows it; :class:`LSTMCell` checks its
+    arguments and calls it): ``x`` (B, C), ``h`` and ``c`` (B, H) -> new ``(h, c)``."""
+    # (B, C) @ (C, 4H) + (B, H) @ (H, 4H) -> (B, 4H)
+    gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
+    i, f, g, o = gates.chunk(4, dim=1)  # (B, 4H) -> 4 x (B, H), in torch's order
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c = f * c + i * g  # forget part of the old cell, write part of the candidate
+    return o * torch.tanh(c), c  # show part of the cell
 
 
 class GRUCell(_Cell):

@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from lmcourse._checks import check_str
+
 __all__ = ["get_tokenizer", "basic_english_tokenize", "char_tokenize", "Vocab",
            "UnknownTokenError", "build_vocab_from_iterator"]
 
@@ -51,15 +53,9 @@ _BASIC_ENGLISH_RULES: list[tuple[re.Pattern[str], str]] = [
 _LIBRARY_TOKENIZERS = ("spacy", "moses", "toktok", "revtok", "subword")
 
 
-def _check_str(text: object, who: str) -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"{who} expects a str, got {type(text).__name__}: {text!r:.60}")
-    return text
-
-
 def basic_english_tokenize(text: str) -> list[str]:
     """Lower-case ``text``, pad or drop punctuation as torchtext's ``basic_english`` does, split."""
-    line = _check_str(text, "basic_english_tokenize").lower()
+    line = check_str(text, "basic_english_tokenize").lower()
     for pattern, replacement in _BASIC_ENGLISH_RULES:
         line = pattern.sub(replacement, line)
     return line.split()
@@ -67,11 +63,11 @@ def basic_english_tokenize(text: str) -> list[str]:
 
 def char_tokenize(text: str) -> list[str]:
     """Split ``text`` into characters, keeping spaces and newlines: ``"a b"`` -> ``["a", " ", "b"]``."""
-    return list(_check_str(text, "char_tokenize"))
+    return list(check_str(text, "char_tokenize"))
 
 
 def _split_tokenize(text: str) -> list[str]:
-    return _check_str(text, "the whitespace tokenizer (get_tokenizer(None))").split()
+    return check_str(text, "the whitespace tokenizer (get_tokenizer(None))").split()
 
 
 def get_tokenizer(tokenizer: str | Tokenizer | None, language: str = "en") -> Tokenizer:
@@ -128,7 +124,7 @@ class Vocab:
         self._itos: list[str] = []
         self._stoi: dict[str, int] = {}
         for token in tokens:
-            if _check_str(token, "Vocab") in self._stoi:
+            if check_str(token, "Vocab") in self._stoi:
                 raise ValueError(f"duplicate token {token!r} in the tokens list (at indices "
                                  f"{self._stoi[token]} and {len(self._itos)}); tokens must be distinct")
             self.append_token(token)
@@ -145,7 +141,7 @@ class Vocab:
         return index
 
     def __contains__(self, token: str) -> bool:
-        return _check_str(token, "`token in vocab`") in self._stoi
+        return check_str(token, "`token in vocab`") in self._stoi
 
     def __len__(self) -> int:
         return len(self._itos)
@@ -210,7 +206,7 @@ class Vocab:
         self._itos.append(token)
 
     def _check_new(self, token: str) -> None:
-        if _check_str(token, "Vocab") in self._stoi:
+        if check_str(token, "Vocab") in self._stoi:
             raise ValueError(f"token {token!r} already exists in the vocab with index {self._stoi[token]}")
 
     # --- files ---
@@ -276,7 +272,7 @@ def build_vocab_from_iterator(iterator: Iterable[Iterable[str]], min_freq: int =
                             f"({tokens!r:.40}); each item must be a list of tokens; did you pass "
                             f"lines of text instead of tokenized lines, e.g. map(tokenizer, lines)?")
         for token in tokens:
-            counts[_check_str(token, f"build_vocab_from_iterator (a token in item {n})")] += 1
+            counts[check_str(token, f"build_vocab_from_iterator (a token in item {n})")] += 1
     if not counts and not specials:
         raise ValueError("the corpus is empty: the iterator gave no tokens (and there are no specials)")
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))

@@ -17,7 +17,8 @@ is the last ``context_length - 1`` input tokens ``(S, B)``: a chunk of ``T`` tok
 after up to ``context_length - T`` tokens of the previous chunk, so evaluating with chunks
 shorter than the context gives every token a long left context (a sliding window), much as an
 RNN's carried state does. Training with ``bptt == context_length`` carries nothing and costs
-nothing extra.
+nothing extra. :meth:`TransformerLM.features` is the only place that turns time-first ``(T, B)``
+into batch-first ``(B, T)``; :meth:`TransformerLM.hidden_states` and everything under it are batch first.
 
 Shape letters: ``T`` time, ``B`` batch, ``C`` = ``emb_dim`` (``d_model``), ``H`` heads,
 ``L`` = ``context_length``, ``V`` vocabulary.
@@ -41,8 +42,10 @@ import torch
 from torch import nn
 
 from lmcourse.attention import KVCache, MultiHeadAttention, from_scratch_attention
+from lmcourse.layers import MLP  # re-exported: it lived here before
 from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
+from lmcourse.token_ids import check_batch_ids
 
 __all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS", "GELU_APPROXIMATIONS"]
 
@@ -110,21 +113,6 @@ class TransformerConfig:
         return cls(vocab_size=vocab_size, **{**fields, **overrides})
 
 
-class MLP(nn.Module):
-    """The position-wise feed-forward sub-layer: ``Linear(C -> rC) -> GELU -> Linear(rC -> C)``.
-
-    ``approximate="tanh"`` uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``, GPT-2's GELU."""
-
-    def __init__(self, emb_dim: int, hidden_dim: int, approximate: str = "none") -> None:
-        super().__init__()
-        self.up = nn.Linear(emb_dim, hidden_dim)
-        self.act = nn.GELU(approximate=approximate)
-        self.down = nn.Linear(hidden_dim, emb_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(self.act(self.up(x)))  # (B, T, C) -> (B, T, rC) -> (B, T, C)
-
-
 class Block(nn.Module):
     """One pre-LayerNorm Transformer block: causal self-attention and an MLP, each in a residual."""
 
@@ -162,7 +150,9 @@ class TransformerLM(NeuralLM):
         super().__init__()
         if not isinstance(config, TransformerConfig):
             raise TypeError(f"TransformerLM needs a TransformerConfig, got {type(config).__name__}")
-        self.config = c = config
+        # `config` is what the reader passed (GPT replaces it with its GPTConfig); this class's own
+        # methods read `transformer_config`, so they never depend on a subclass's config fields.
+        self.config = self.transformer_config = c = config
         self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
         self.positions: nn.Module | None = None
         rotary = None
@@ -193,7 +183,7 @@ class TransformerLM(NeuralLM):
                     nn.init.zeros_(module.bias)
         for block in self.blocks:
             for layer in (block.attn.out_proj, block.mlp.down):
-                nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.config.num_layers))
+                nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.transformer_config.num_layers))
 
     def hidden_states(self, ids: torch.Tensor, return_weights: bool = False,
                       cache: list[KVCache] | None = None
@@ -206,7 +196,7 @@ class TransformerLM(NeuralLM):
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache must hold one KVCache per block ({len(self.blocks)}), got {len(cache)}")
         past = len(cache[0]) if cache else 0  # P positions already read
-        T, L = ids.shape[1], self.config.context_length
+        T, L = ids.shape[1], self.transformer_config.context_length
         if past + T > L:
             raise ValueError(f"a sequence of {past + T} tokens is longer than the model's context_length={L}; "
                              f"cut it into chunks of at most {L} tokens (e.g. bptt <= {L}) or build a "
@@ -228,9 +218,13 @@ class TransformerLM(NeuralLM):
     def features(self, inputs: torch.Tensor, state: torch.Tensor | None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids ``(T, B)`` -> final hidden states ``(T, B, C)``, each position seeing up to
-        ``context_length - T`` tokens of `state` before the chunk; and the new state."""
+        ``context_length - T`` tokens of `state` before the chunk; and the new state.
+
+        The one place where the protocol's time-first ``(T, B)`` meets the Transformer's batch-first
+        ``(B, T)``: everything before it (``nll``, ``log_probs``, ``state``) is time first, everything
+        after it (:meth:`hidden_states`, the blocks, attention) batch first."""
         T, B = inputs.shape
-        L = self.config.context_length
+        L = self.transformer_config.context_length
         previous = state if state is not None else inputs.new_empty((0, B))
         keep = min(previous.shape[0], max(L - T, 0))  # a chunk longer than L: hidden_states refuses it
         window = torch.cat([previous[previous.shape[0] - keep:], inputs])  # (keep + T, B)
@@ -240,11 +234,16 @@ class TransformerLM(NeuralLM):
 
     def check_state(self, state: Any, batch_size: int) -> None:
         """The state must be earlier token ids ``(S, B)`` with ``S < context_length``."""
-        L = self.config.context_length
-        check_tokens("state (the previous tokens)", state, self.config.vocab_size)
+        L = self.transformer_config.context_length
+        check_tokens("state (the previous tokens)", state, self.transformer_config.vocab_size)
         if state.shape[0] >= L or state.shape[1] != batch_size:
             raise ValueError(f"state must be the previous tokens (S, B={batch_size}) with S < context_length={L}, "
                              f"as returned by the previous call; got {tuple(state.shape)}")
+
+    @property
+    def context_window(self) -> int:
+        """The most tokens one prediction reads: ``context_length`` (``generate(use_cache=False)`` re-reads these)."""
+        return self.transformer_config.context_length
 
     @torch.no_grad()
     def attention_maps(self, ids: torch.Tensor) -> list[torch.Tensor]:
@@ -253,7 +252,7 @@ class TransformerLM(NeuralLM):
         Row ``i`` of head ``h`` is the distribution over the positions ``0..i`` that position ``i``
         reads from.
         """
-        check_tokens("ids", ids.T if isinstance(ids, torch.Tensor) else ids, self.config.vocab_size)
+        check_batch_ids("ids", ids, self.transformer_config.vocab_size)
         was_training = self.training
         self.eval()
         try:

@@ -5,11 +5,11 @@ Chapter 5 (BERT) builds it step by step. It follows Google's ``tokenization.py``
 and ids as ``transformers.BertTokenizer`` (tests: over a thousand sentences with the MiniLM
 vocabulary). Text goes through two stages:
 
-1. **Basic tokenization** (:func:`basic_tokenize`): drop NUL, U+FFFD and control characters,
-   turn every whitespace character into a space, put spaces around CJK ideographs, split on
-   whitespace, lower-case and strip accents (NFD, then drop the combining marks), and cut out
-   each punctuation character as a token of its own (every non-alphanumeric ASCII symbol, like
-   ``$`` or ``^``, counts as punctuation too).
+1. **Basic tokenization** (:func:`basic_tokenize`, in :mod:`lmcourse.pretokenize` and re-exported
+   here): drop NUL, U+FFFD and control characters, turn every whitespace character into a space,
+   put spaces around CJK ideographs, split on whitespace, lower-case and strip accents (NFD, then
+   drop the combining marks), and cut out each punctuation character as a token of its own (every
+   non-alphanumeric ASCII symbol, like ``$`` or ``^``, counts as punctuation too).
 2. **WordPiece** (:func:`wordpiece_split`): each word becomes the longest vocabulary entry that
    starts it, then the longest ``##``-prefixed entry that continues it, and so on. A word with
    no such split, or longer than 100 characters, becomes ``[UNK]``.
@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
+
+from lmcourse._io import atomic_write_text
+from lmcourse.pretokenize import basic_tokenize
 
 __all__ = ["SPECIAL_TOKENS", "read_vocab", "basic_tokenize", "wordpiece_split",
            "WordPieceTokenizer", "train_wordpiece_vocab"]
@@ -87,104 +88,6 @@ def read_vocab(path: str | os.PathLike[str]) -> dict[str, int]:
                              f"{i + 1}; every token must be distinct (ids are line numbers)")
         vocab[token] = i
     return vocab
-
-
-# ---------------------------------------------------------------------------
-# Basic tokenization: characters -> words
-# ---------------------------------------------------------------------------
-
-def _is_whitespace(char: str) -> bool:
-    return char in " \t\n\r" or unicodedata.category(char) == "Zs"
-
-
-def _is_control(char: str) -> bool:
-    """Unicode categories C* (control, format, unassigned...), except the whitespace \\t \\n \\r."""
-    return char not in "\t\n\r" and unicodedata.category(char).startswith("C")
-
-
-def _is_punctuation(char: str) -> bool:
-    """Unicode categories P*, and every ASCII character that is not a letter, digit or space."""
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True  # !"#$%&'()*+,-./  :;<=>?@  [\]^_`  {|}~
-    return unicodedata.category(char).startswith("P")
-
-
-def _is_cjk(char: str) -> bool:
-    """The CJK Unified Ideographs blocks (and extensions, compatibility ideographs) BERT uses.
-
-    Japanese kana and Korean Hangul are not in them: they stay inside words."""
-    cp = ord(char)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-def _clean_text(text: str) -> str:
-    """Drop NUL, U+FFFD and control characters; every whitespace character becomes a space."""
-    return "".join(" " if _is_whitespace(c) else c for c in text
-                   if c not in "\x00\ufffd" and not _is_control(c))
-
-
-def _space_cjk(text: str) -> str:
-    """Put spaces around each CJK ideograph, so that each one is a word: Chinese has no spaces."""
-    return "".join(f" {c} " if _is_cjk(c) else c for c in text)
-
-
-def _strip_accents(word: str) -> str:
-    """Decompose (NFD: "é" -> "e" + U+0301) and drop the combining marks (category Mn).
-
-    >>> _strip_accents("Ångström")
-    'Angstrom'
-    """
-    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
-
-
-def _split_on_punctuation(word: str) -> list[str]:
-    """Each punctuation character becomes a piece of its own.
-
-    >>> _split_on_punctuation("don't...")
-    ['don', "'", 't', '.', '.', '.']
-    """
-    pieces: list[str] = []
-    start_new = True
-    for char in word:
-        if _is_punctuation(char):
-            pieces.append(char)
-            start_new = True
-        else:
-            if start_new:
-                pieces.append("")
-            pieces[-1] += char
-            start_new = False
-    return pieces
-
-
-def basic_tokenize(text: str, lowercase: bool = True, strip_accents: bool | None = None,
-                   tokenize_chinese_chars: bool = True, never_split: Iterable[str] = ()) -> list[str]:
-    """Split text into words and punctuation as BERT does before WordPiece.
-
-    ``strip_accents=None`` strips them exactly when lower-casing (as the original BERT does).
-    Words in ``never_split`` (e.g. ``"[MASK]"``) are kept as they are.
-
-    >>> basic_tokenize("Héllo,  WORLD!\\t你好 [MASK]", never_split=["[MASK]"])
-    ['hello', ',', 'world', '!', '你', '好', '[MASK]']
-    """
-    never_split = set(never_split)
-    text = _clean_text(text)
-    if tokenize_chinese_chars:
-        text = _space_cjk(text)
-    words = []
-    for word in unicodedata.normalize("NFC", text).split():
-        if word in never_split:
-            words.append(word)
-            continue
-        if lowercase:
-            word = word.lower()
-        if strip_accents or (strip_accents is None and lowercase):
-            word = _strip_accents(word)
-        words.extend(_split_on_punctuation(word))
-    return " ".join(words).split()  # drops the words that stripping emptied (only accents)
 
 
 # ---------------------------------------------------------------------------
@@ -497,18 +400,5 @@ def train_wordpiece_vocab(texts: Iterable[str], vocab_size: int, path: str | os.
     if path.exists() and not overwrite and path.read_bytes() != contents.encode("utf-8"):
         raise FileExistsError(f"{path} already exists with another vocabulary; pass overwrite=True "
                               f"to replace it, or choose another path")
-    _atomic_write_text(path, contents)
+    atomic_write_text(path, contents)
     return WordPieceTokenizer.from_file(path, lowercase=lowercase)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -220,13 +220,6 @@ class TestFromTorch:
         x = randn(B, T, C, seed=12)
         close(mine(x), ref(x, x, x, need_weights=False)[0])
 
-    def test_cross_attention(self, fused, bias):
-        ref = torch_mha(bias)
-        mine = MultiHeadAttention.from_torch(ref, fused=fused)
-        x, memory, values = randn(B, T, C, seed=13), randn(B, S, C, seed=14), randn(B, S, C, seed=15)
-        close(mine(x, key=memory), ref(x, memory, memory, need_weights=False)[0])
-        close(mine(x, key=memory, value=values), ref(x, memory, values, need_weights=False)[0])
-
     def test_causal(self, fused, bias):
         ref = torch_mha(bias)
         mine = MultiHeadAttention.from_torch(ref, causal=True, fused=fused)
@@ -238,10 +231,10 @@ class TestFromTorch:
     def test_key_padding(self, fused, bias):
         ref = torch_mha(bias)
         mine = MultiHeadAttention.from_torch(ref, fused=fused)
-        x, memory = randn(B, T, C, seed=17), randn(B, S, C, seed=18)
+        x = randn(B, S, C, seed=17)
         real = padding_mask([4, 7], S)  # (B, 1, S), True on real tokens
-        expected = ref(x, memory, memory, key_padding_mask=~real[:, 0], need_weights=False)[0]
-        close(mine(x, key=memory, mask=real[:, None]), expected)  # (B, 1, 1, S)
+        expected = ref(x, x, x, key_padding_mask=~real[:, 0], need_weights=False)[0]
+        close(mine(x, mask=real[:, None]), expected)  # (B, 1, 1, S)
 
     def test_causal_and_padding_together(self, fused, bias):
         ref = torch_mha(bias)
@@ -324,8 +317,10 @@ def test_sdpa_errors(call, error, message):
     (lambda: MultiHeadAttention(C, H)(randn(B, T, C + 1)), ValueError, rf"x must be \(B, T, C={C}\), got \({B}, {T}, {C + 1}\)"),
     (lambda: MultiHeadAttention(C, H)(randn(T, C)), ValueError, "x must have at least 3 dimensions"),
     (lambda: MultiHeadAttention(C, H)(torch.ones(B, T, C, dtype=torch.long)), TypeError, "x must be a floating-point"),
-    (lambda: MultiHeadAttention(C, H)(randn(B, T, C), key=randn(B + 1, S, C)), ValueError,
-     rf"key must be \(B={B}, S, C={C}\)"),
+    (lambda: MultiHeadAttention(C, H, num_kv_heads=2), ValueError, "num_heads=3 is not divisible by num_kv_heads=2"),
+    (lambda: MultiHeadAttention(C, H, num_kv_heads=0), ValueError, "num_kv_heads must be a positive int"),
+    (lambda: MultiHeadAttention(C, H)(randn(B, T, C), mask=torch.zeros(T, T, dtype=torch.float64)), TypeError,
+     "float mask must have the dtype of q"),
     (lambda: MultiHeadAttention(C, H, fused=True)(randn(B, T, C), return_weights=True), ValueError,
      "fused kernel does not return attention weights; use fused=False"),
     (lambda: MultiHeadAttention(C, H)(randn(B, T, C), mask=torch.ones(T, T + 1, dtype=torch.bool)), ValueError,
@@ -419,3 +414,79 @@ def test_additive_attention_with_every_position_masked_gives_zeros():
     context, weights = att(torch.randn(2, 4), torch.randn(2, 3, 6), mask=torch.tensor([[True, False, True], [False] * 3]))
     assert torch.all(weights[1] == 0) and torch.all(context[1] == 0)
     assert torch.allclose(weights[0].sum(), torch.tensor(1.0))
+
+
+# --- grouped-query attention ------------------------------------------------------------------
+
+def gqa_reference(mha: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
+    """Grouped-query attention written out: project, copy each key/value head to its query heads, attend."""
+    H, Hkv, D = mha.num_heads, mha.num_kv_heads, mha.head_dim
+    B, T, _ = x.shape
+    q, k, v = mha.in_proj(x).split([H * D, Hkv * D, Hkv * D], dim=-1)
+    q = q.view(B, T, H, D).transpose(1, 2)
+    k, v = (t.view(B, T, Hkv, 1, D).expand(B, T, Hkv, H // Hkv, D).reshape(B, T, H, D).transpose(1, 2)
+            for t in (k, v))  # head h reads key/value head h // (H / Hkv)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=mha.causal)
+    return mha.out_proj(out.transpose(1, 2).reshape(B, T, H * D))
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("num_kv_heads", [1, 2, 4])
+def test_grouped_query_attention_equals_the_explicit_repeat(num_kv_heads, causal, fused):
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4, causal=causal, fused=fused, num_kv_heads=num_kv_heads)
+    assert mha.in_proj.weight.shape == ((4 + 2 * num_kv_heads) * 4, 16)
+    x = randn(2, 6, 16, seed=30)
+    close(mha(x), gqa_reference(mha, x))
+
+
+def test_default_num_kv_heads_keeps_the_packed_3c_projection():
+    mha = MultiHeadAttention(C, H)
+    assert mha.num_kv_heads == H and mha.in_proj.weight.shape == (3 * C, C)
+    assert "num_kv_heads" not in repr(mha) and "num_kv_heads=1" in repr(MultiHeadAttention(C, H, num_kv_heads=1))
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_grouped_query_cache_keeps_only_the_key_value_heads(fused):
+    from lmcourse.attention import KVCache
+    from lmcourse.positions import RotaryEmbedding
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4, causal=True, fused=fused, num_kv_heads=2, rotary=RotaryEmbedding(4))
+    x = randn(2, 7, 16, seed=31)
+    cache = KVCache()
+    steps = [mha(x[:, :4], cache=cache)] + [mha(x[:, t:t + 1], cache=cache) for t in range(4, 7)]
+    assert cache.keys.shape == (2, 2, 7, 4) and cache.values.shape == (2, 2, 7, 4)
+    close(torch.cat(steps, dim=1), mha(x))
+
+
+def test_grouped_query_weights_are_per_query_head():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4, causal=True, num_kv_heads=1)
+    _, w = mha(randn(2, 5, 16, seed=32), return_weights=True)
+    assert w.shape == (2, 4, 5, 5)
+    close(w.sum(-1), torch.ones(2, 4, 5))
+
+
+def test_grouped_query_attention_equals_transformers_llama_attention():
+    llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+    from transformers import LlamaConfig
+
+    from lmcourse.positions import RotaryEmbedding
+    H, Hkv, D, T = 4, 2, 8, 6
+    config = LlamaConfig(hidden_size=H * D, num_attention_heads=H, num_key_value_heads=Hkv, head_dim=D,
+                         rope_theta=100000.0, attention_bias=False)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    ref = llama.LlamaAttention(config, layer_idx=0).eval()
+    mine = MultiHeadAttention(H * D, H, causal=True, bias=False, num_kv_heads=Hkv,
+                              rotary=RotaryEmbedding(D, base=100000.0)).eval()
+    with torch.no_grad():
+        mine.in_proj.weight.copy_(torch.cat([ref.q_proj.weight, ref.k_proj.weight, ref.v_proj.weight]))
+        mine.out_proj.weight.copy_(ref.o_proj.weight)
+    x = randn(2, T, H * D, seed=33)
+    position_ids = torch.arange(T)[None].expand(2, T)
+    cos, sin = llama.LlamaRotaryEmbedding(config)(x, position_ids)
+    causal = torch.zeros(T, T).masked_fill(~causal_mask(T), float("-inf"))[None, None]  # (1, 1, T, T)
+    expected, _ = ref(x, position_embeddings=(cos, sin), attention_mask=causal)
+    close(mine(x), expected)

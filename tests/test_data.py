@@ -1,4 +1,4 @@
-"""Tests for lmcourse.data: offline corpora, LM batching, the WikiText-2 loader.
+"""Tests for lmcourse.data: offline corpora, Wikipedia cleaning, LM batching, the WikiText-2 loader.
 
 No test touches the network: an autouse fixture makes ``requests.get`` fail, and the
 download tests replace it with a fake server. Files are written only under tmp_path.
@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmcourse import data
+from lmcourse.data import cleaning
+from lmcourse.data import corpus as corpus_module
 from lmcourse.data import (
     ChecksumError,
     Corpus,
@@ -113,7 +115,7 @@ def test_lee_corpus(monkeypatch, tmp_path):
     assert 0.7 < lee.num_chars("train") / sum(lee.num_chars(s) for s in data.SPLITS) < 0.9
     openings = [{line[:100] for line in getattr(lee, s)} for s in data.SPLITS]
     assert not openings[0] & openings[1] and not openings[0] & openings[2]  # near-duplicates together
-    rebuilt = data._load_corpus_from("lee", data._gensim_datapath(data._LEE_FILE), tmp_path / "c")
+    rebuilt = corpus_module._load_corpus_from("lee", data.gensim_datapath(corpus_module._LEE_FILE), tmp_path / "c")
     assert rebuilt == lee
     assert list((tmp_path / "c" / "corpora").glob("lee-5d78d6dafd953bbf-v*.json"))
 
@@ -126,10 +128,10 @@ def test_unknown_corpus_name(name):
 
 def test_missing_source_file(monkeypatch):
     with pytest.raises(FileNotFoundError, match="no-such-file.bz2"):
-        data._gensim_datapath("no-such-file.bz2")
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+        data.gensim_datapath("no-such-file.bz2")
+    monkeypatch.setattr(corpus_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install gensim"):
-        data._gensim_datapath(data._WIKI_FILE)
+        data.gensim_datapath(corpus_module._WIKI_FILE)
 
 
 # -- disk cache --------------------------------------------------------------
@@ -142,7 +144,7 @@ def _write_lee_like(path: Path, n: int = 60) -> Path:
 
 def test_disk_cache_is_written_then_read(monkeypatch, tmp_path):
     source = _write_lee_like(tmp_path / "src.cor")
-    first = data._load_corpus_from("lee", source, tmp_path / "cache")
+    first = corpus_module._load_corpus_from("lee", source, tmp_path / "cache")
     (cache_file,) = (tmp_path / "cache" / "corpora").glob("*.json")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     assert digest[:16] in cache_file.name
@@ -151,25 +153,25 @@ def test_disk_cache_is_written_then_read(monkeypatch, tmp_path):
     def must_not_rebuild(path):
         raise AssertionError("rebuilt although the cache was there")
 
-    monkeypatch.setitem(data._SOURCES, "lee", (data._LEE_FILE, must_not_rebuild))
-    second = data._load_corpus_from("lee", source, tmp_path / "cache")
+    monkeypatch.setitem(corpus_module._SOURCES, "lee", (corpus_module._LEE_FILE, must_not_rebuild))
+    second = corpus_module._load_corpus_from("lee", source, tmp_path / "cache")
     assert second == first
     assert not [p for p in cache_file.parent.iterdir() if p.name.startswith(".")]  # no temp files
 
 
 def test_disk_cache_is_keyed_by_source_checksum(tmp_path):
-    a = data._load_corpus_from("lee", _write_lee_like(tmp_path / "a.cor", 60), tmp_path / "cache")
-    b = data._load_corpus_from("lee", _write_lee_like(tmp_path / "b.cor", 80), tmp_path / "cache")
+    a = corpus_module._load_corpus_from("lee", _write_lee_like(tmp_path / "a.cor", 60), tmp_path / "cache")
+    b = corpus_module._load_corpus_from("lee", _write_lee_like(tmp_path / "b.cor", 80), tmp_path / "cache")
     assert len(list((tmp_path / "cache" / "corpora").glob("*.json"))) == 2
     assert sum(len(getattr(b, s)) for s in data.SPLITS) == 80 != sum(len(getattr(a, s)) for s in data.SPLITS)
 
 
 def test_damaged_cache_is_rebuilt(tmp_path):
     source = _write_lee_like(tmp_path / "src.cor")
-    good = data._load_corpus_from("lee", source, tmp_path / "cache")
+    good = corpus_module._load_corpus_from("lee", source, tmp_path / "cache")
     (cache_file,) = (tmp_path / "cache" / "corpora").glob("*.json")
     cache_file.write_text('{"truncated": ')
-    assert data._load_corpus_from("lee", source, tmp_path / "cache") == good
+    assert corpus_module._load_corpus_from("lee", source, tmp_path / "cache") == good
     json.loads(cache_file.read_text())  # rewritten whole
 
 
@@ -178,8 +180,8 @@ def test_unwritable_cache_warns_but_loads(monkeypatch, tmp_path):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("")
     with pytest.warns(UserWarning, match="could not write the corpus cache"):
-        corpus = data._load_corpus_from("lee", source, blocker)
-    assert corpus.train
+        loaded = corpus_module._load_corpus_from("lee", source, blocker)
+    assert loaded.train
 
 
 def test_atomic_write_leaves_nothing_on_failure(monkeypatch, tmp_path):
@@ -190,7 +192,7 @@ def test_atomic_write_leaves_nothing_on_failure(monkeypatch, tmp_path):
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        data._atomic_write_text(target, "x" * 1000)
+        corpus_module.atomic_write_text(target, "x" * 1000)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -203,7 +205,7 @@ def _docs(n):
 def test_from_documents_keeps_documents_whole():
     corpus = Corpus.from_documents("toy", _docs(100))
     for i in range(100):
-        split = data._split_of(f"doc{i}")
+        split = corpus_module._split_of(f"doc{i}")
         assert f"Line one of {i}." in getattr(corpus, split)
         assert f"Line two of {i}." in getattr(corpus, split)
     counts = [len(getattr(corpus, s)) // 2 for s in data.SPLITS]
@@ -212,7 +214,7 @@ def test_from_documents_keeps_documents_whole():
 
 def test_split_is_stable():
     # Pinned: changing the rule would silently change every chapter's held-out text.
-    assert [data._split_of(k) for k in ("Anarchism", "Alabama", "Autism", "Aikido")] == [
+    assert [corpus_module._split_of(k) for k in ("Anarchism", "Alabama", "Autism", "Aikido")] == [
         "train", "test", "valid", "test"]
 
 
@@ -265,7 +267,7 @@ It feeds almost exclusively on ants and termites (; ).
 
 
 def test_clean_wiki_article_known_answer():
-    assert data._clean_wiki_article(ARTICLE) == [
+    assert cleaning.clean_wiki_article(ARTICLE) == [
         "Aardvark (Orycteropus afer) is a burrowing mammal native to Africa. It is nocturnal.",
         "The aardvark is vaguely pig-like in appearance, with a long snout.",
         "A list item that is long enough to be kept as a sentence.",
@@ -291,14 +293,14 @@ def test_wiki_documents_drops_redirects_disambiguation_and_stubs(tmp_path):
            + "</mediawiki>")
     path = tmp_path / "dump.xml.bz2"
     path.write_bytes(bz2.compress(xml.encode("utf-8")))
-    ((title, paragraphs),) = data._wiki_documents(path)
+    ((title, paragraphs),) = cleaning.wiki_documents(path)
     assert title == "Aardvark"
-    assert paragraphs == [prose.strip()] + data._clean_wiki_article(ARTICLE)
+    assert paragraphs == [prose.strip()] + cleaning.clean_wiki_article(ARTICLE)
 
 
 def test_clean_wiki_article_empty():
-    assert data._clean_wiki_article("") == []
-    assert data._clean_wiki_article("{{stub}}\n[[Category:X]]") == []
+    assert cleaning.clean_wiki_article("") == []
+    assert cleaning.clean_wiki_article("{{stub}}\n[[Category:X]]") == []
 
 
 # -- sentences ---------------------------------------------------------------

@@ -261,3 +261,26 @@ def test_temperature_and_top_p_defaults_are_plain_sampling(model):
     a = generate_text("abc", model=model, tokenizer=tok, max_tokens=12, seed=2)
     b = generate_text("abc", model=model, tokenizer=tok, max_tokens=12, seed=2, temperature=1.0, top_p=1.0)
     assert a == b
+
+
+# --- the shared parts of generate() --------------------------------------------------------------
+
+def test_generation_helpers_share_one_meaning_across_models():
+    from lmcourse.decoding import check_stop_ids, collect_tokens, prompt_batch, seeded_generator
+    batch, single = prompt_batch(torch.tensor([[1, 2], [3, 4]]), 10)
+    assert batch.shape == (2, 2) and not single
+    assert prompt_batch(torch.tensor([5]), 10)[1]
+    with pytest.raises(ValueError, match="outside"):
+        prompt_batch([10], 10)
+    with pytest.raises(TypeError, match="list of ints"):
+        prompt_batch([1.5], 10)
+    assert check_stop_ids(None, 5) == set() and check_stop_ids(3, 5) == {3} and check_stop_ids([1, 2], 5) == {1, 2}
+    with pytest.raises(ValueError, match="stop_ids"):
+        check_stop_ids([5], 5)
+    g = seeded_generator(3, torch.device("cpu"))
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch.Generator().manual_seed(3)))
+    assert seeded_generator(None, torch.device("cpu")) is None and seeded_generator(g, torch.device("cpu")) is g
+    with pytest.raises(ValueError, match="seed"):
+        seeded_generator(-1, torch.device("cpu"))
+    assert collect_tokens(iter([]), 2, 5, set()) == [[], []]
+    assert collect_tokens(iter(torch.tensor([[1], [2], [3]])), 1, 0, set()) == [[]]

@@ -1,12 +1,16 @@
 import json
+import threading
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from lmcourse.exercises import REGISTRY, Case, Exercise, check, evaluate, load_all
+import numpy as np
+
+from lmcourse.exercises import REGISTRY, Case, Exercise, check, evaluate, example, last_failure, load_all
 from lmcourse.exercises.__main__ import main
+from lmcourse.exercises.leaks import audit_notebook
 from lmcourse.exercises.notebooks import (STUB, find_solutions, strip_solution_prose, strip_solutions,
                                           student_notebook, write_student_copies)
 from lmcourse.exercises.selftest import selftest_all, selftest_solution
@@ -16,6 +20,13 @@ CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
 
 def _double(x):
     return 2 * x
+
+
+@pytest.fixture(autouse=True)
+def private_progress(tmp_path, monkeypatch):
+    """check() records progress: keep it in a temporary file, never in the real home."""
+    monkeypatch.setenv("LMCOURSE_PROGRESS", str(tmp_path / "progress.json"))
+    return tmp_path / "progress.json"
 
 
 @pytest.fixture
@@ -44,11 +55,27 @@ def test_wrong_answer_names_input_expected_got_and_hint(toy):
     assert "(1)" in text and "expected: 2" in text and "got:      3" in text and "Hint: Multiply by two." in text
 
 
-def test_stub_gets_friendly_message(toy):
+def test_stub_gets_friendly_message_and_no_hint(toy, capsys):
     def stub(x):
         raise NotImplementedError
     text = str(evaluate("toy.double", stub))
     assert "Not written yet" in text and "Traceback" not in text
+    assert "Hint" not in text and "Multiply" not in text and 'example("toy.double")' in text
+    check("toy.double", stub, hint=2)
+    assert "Multiply" not in capsys.readouterr().out
+
+
+def test_hint_levels(monkeypatch, capsys):
+    exercise = Exercise("toy.hinted", [Case((1,))], oracle=_double, hint="Full hint: return 2 * x.",
+                        nudge="Think of doubling.")
+    monkeypatch.setitem(REGISTRY, "toy.hinted", exercise)
+    check("toy.hinted", lambda x: x)
+    out = capsys.readouterr().out
+    assert "Think of doubling." in out and "return 2 * x" not in out and 'hint=2' in out
+    check("toy.hinted", lambda x: x, hint=2)
+    assert "Full hint: return 2 * x." in capsys.readouterr().out
+    check("toy.hinted", lambda x: x, hint=0)
+    assert "Hint" not in capsys.readouterr().out
 
 
 def test_exception_in_student_code_is_reported(toy):
@@ -57,20 +84,44 @@ def test_exception_in_student_code_is_reported(toy):
 
 
 def test_wrong_type_is_reported(toy):
-    assert "expected a number, got a str" in str(evaluate("toy.double", lambda x: str(2 * x)))
+    assert "expected an int, got a str ('2')" in str(evaluate("toy.double", lambda x: str(2 * x)))
 
 
-def test_infinite_loop_is_stopped(toy):
-    def forever(x):
-        while True:
-            pass
+def test_a_count_must_be_an_int_and_a_mask_boolean(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "toy.count", Exercise("toy.count", [Case((3,))], oracle=lambda n: n * 2, hint=""))
+    assert "expected an int (a whole number), got a float (6.0)" in str(evaluate("toy.count", lambda n: n * 2.0))
+    monkeypatch.setitem(REGISTRY, "toy.mask", Exercise("toy.mask", [Case((3,))], oracle=lambda n: np.eye(n, dtype=bool),
+                                                       hint=""))
+    assert "expected a boolean array" in str(evaluate("toy.mask", lambda n: np.eye(n)))
+    assert evaluate("toy.mask", lambda n: np.eye(n) > 0).passed
+
+
+def _forever(x):
+    while True:
+        pass
+
+
+def test_infinite_loop_is_stopped_after_one_limit(toy):
     start = time.perf_counter()
-    text = str(evaluate("toy.double", forever))
-    assert "Took longer than 0.3 s" in text
-    assert time.perf_counter() - start < 5
+    report = evaluate("toy.double", _forever)
+    elapsed = time.perf_counter() - start
+    text = str(report)
+    assert "took longer than 0.3 s" in text and "stopped at hidden case 1 of 3" in text
+    assert len(report.results) == 1  # the other cases were not run
+    assert elapsed < 0.3 + 0.5 + 1.0  # one limit, the grace to stop the worker, and slack for a busy machine
 
 
-def test_inputs_are_copied_so_student_mutation_does_not_leak(monkeypatch):
+def test_time_limit_works_outside_the_main_thread(toy):
+    found: list = []
+    worker = threading.Thread(target=lambda: found.append(evaluate("toy.double", _forever)))
+    start = time.perf_counter()
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive() and time.perf_counter() - start < 3
+    assert "took longer than 0.3 s" in str(found[0])
+
+
+def test_changed_input_is_reported_and_the_case_stays_intact(monkeypatch):
     data = [3, 1, 2]
     exercise = Exercise("toy.sorted", [Case((data,))], oracle=sorted, hint="", wrong_answers={})
     monkeypatch.setitem(REGISTRY, "toy.sorted", exercise)
@@ -78,8 +129,33 @@ def test_inputs_are_copied_so_student_mutation_does_not_leak(monkeypatch):
     def sorts_in_place(xs):
         xs.sort()
         return xs
-    assert evaluate("toy.sorted", sorts_in_place).passed
+    text = str(evaluate("toy.sorted", sorts_in_place))
+    assert "your function changed its input `xs`" in text
     assert data == [3, 1, 2]
+    assert evaluate("toy.sorted", lambda xs: sorted(xs)).passed
+
+
+def test_messages_say_what_happened(monkeypatch):
+    def missing_return(x):
+        2 * x
+    monkeypatch.setitem(REGISTRY, "toy.double", Exercise("toy.double", [Case((1,))], oracle=_double, hint=""))
+    assert "returned None — is a `return` missing?" in str(evaluate("toy.double", missing_return))
+    pairs = Exercise("toy.pairs", [Case(())], oracle=lambda: ([np.array([0.6, 0.2])], 0.6), hint="")
+    monkeypatch.setitem(REGISTRY, "toy.pairs", pairs)
+    text = str(evaluate("toy.pairs", lambda: ([np.array([np.float32(0.6), 0.25])], 0.6)))
+    assert "in result[0][0]: entry [1] differs: expected 0.2, got 0.25 (off by 0.05); 1 of 2 entries differ" in text
+    text = str(evaluate("toy.pairs", lambda: ([np.array([0.6, 0.2])], 0.5)))
+    assert "in result[1]: expected 0.6, got 0.5" in text and "0.5999" not in text
+    assert "expected a tuple of 2 items (a list, a float), got a list" in str(
+        evaluate("toy.pairs", lambda: [np.array([0.6, 0.2])]))
+
+
+def test_last_failure_and_example(toy):
+    evaluate("toy.double", lambda x: x + 2)
+    failure = last_failure()
+    assert (failure.exercise, failure.args, failure.expected, failure.got) == ("toy.double", (1,), 2, 3)
+    shown = example("toy.double")
+    assert (shown.args, shown.expected) == ((1,), 2) and "double(1)" in repr(shown) and "returns 2" in repr(shown)
 
 
 def test_not_a_function(toy):
@@ -167,6 +243,28 @@ def test_student_copy_has_stubs_no_solutions_no_outputs(tmp_path, toy):
     assert "Not written yet" in str(evaluate("toy.double", namespace["double"]))
 
 
+def test_student_copy_drops_answer_cells_and_the_audit_proves_it(tmp_path, toy):
+    path = _toy_notebook(tmp_path / "toy.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("## Exercises"))
+    nb.cells.append(nbformat.v4.new_code_cell("assert double(21) == 42  # the by-hand answer"))
+    nbformat.write(nb, path)
+    assert any("neither a stub nor a check" in p for p in audit_notebook(path))
+    nb.cells[-1].metadata["tags"] = ["remove-student"]
+    nbformat.write(nb, path)
+    assert audit_notebook(path) == []
+    assert "double(21)" not in json.dumps(student_notebook(json.loads(path.read_text())))
+
+
+def test_audit_finds_a_solution_line_left_in_a_student_copy(tmp_path, toy, monkeypatch):
+    path = _toy_notebook(tmp_path / "toy.ipynb")
+    monkeypatch.setattr("lmcourse.exercises.leaks.student_notebook", lambda nb: nb)  # a broken stripper
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = "def double(x):\n    # BEGIN SOLUTION\n    return x + x  # twice x\n    # END SOLUTION"
+    nbformat.write(nb, path)
+    assert any("a line of the solution in cell 1" in p for p in audit_notebook(path))
+
+
 def test_student_copies_refuse_to_overwrite_the_chapters(tmp_path):
     _toy_notebook(tmp_path / "ch" / "toy.ipynb")
     before = (tmp_path / "ch" / "toy.ipynb").read_text()
@@ -211,3 +309,4 @@ def test_command_line(tmp_path, capsys):
     assert main(["selftest", str(CHAPTERS)]) == 0
     assert main(["student", str(CHAPTERS), str(tmp_path / "student")]) == 0
     assert (tmp_path / "student" / "01_background.ipynb").exists()
+    assert "# The measured answer" not in (tmp_path / "student" / "01_background.ipynb").read_text()

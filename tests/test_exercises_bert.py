@@ -26,9 +26,9 @@ def test_wordpiece_oracle_equals_the_books_split():
     vocab = list(checkers._minilm_vocab())
     for case in REGISTRY["bert.wordpiece"].cases:
         word, case_vocab = case.args
-        limit = case.kwargs.get("max_chars", 100)
-        assert checkers._tokenizers_wordpiece(word, case_vocab, max_chars=limit) == wordpiece_split(
-            word, set(case_vocab), max_input_chars_per_word=limit)
+        limit, unk = case.kwargs.get("max_chars", 100), case.kwargs.get("unk", "[UNK]")
+        assert checkers._tokenizers_wordpiece(word, case_vocab, unk=unk, max_chars=limit) == wordpiece_split(
+            word, set(case_vocab), unk_token=unk, max_input_chars_per_word=limit)
     assert checkers._tokenizers_wordpiece("unaffable", vocab) == wordpiece_split("unaffable", set(vocab))
 
 

@@ -131,13 +131,14 @@ def test_bad_inputs_give_clear_errors():
         FeedForwardLM(dict(vocab_size=V))
 
 
-def test_generate_is_reproducible_and_respects_stop_id():
+def test_generate_is_reproducible_and_respects_stop_ids():
     model = make_model(direct=True).train()
     a = model.generate([1, 2], 25, seed=3)
     assert model.training and a == model.generate([1, 2], 25, seed=3)
     assert a != model.generate([1, 2], 25, seed=4)
     stop = a[10]
-    assert model.generate([1, 2], 25, seed=3, stop_id=stop) == a[:a.index(stop) + 1]
+    assert model.generate([1, 2], 25, seed=3, stop_ids=stop) == a[:a.index(stop) + 1]
+    assert model.generate([1, 2], 25, seed=3, use_cache=False) == a  # re-reading the window: same ids
 
 
 def train(model, stream, epochs=30, lr=0.03):

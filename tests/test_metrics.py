@@ -118,7 +118,7 @@ def test_record_appends_and_replaces(tmp_path):
     rows = metrics.record(_result("a", 5.0), path)
     assert [(r.model, r.test_perplexity) for r in rows] == [("a", 5.0), ("b", 20.0)]
     assert metrics.load_results(path) == rows
-    assert not list(tmp_path.glob(".results-*"))  # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.csv.lock"]  # no temporary file
 
 
 def test_record_uses_environment_path(tmp_path, monkeypatch):

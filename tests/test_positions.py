@@ -198,7 +198,7 @@ def test_rope_scores_within_a_sequence_are_toeplitz():
 
 
 @pytest.mark.parametrize("D,base,offset", [(2, 10000.0, 0), (8, 10000.0, 0), (64, 10000.0, 5),
-                                           (16, 500000.0, 20)])
+                                           (16, 500000.0, 20), (64, 100000.0, 40)])
 def test_rope_matches_transformers_llama(D, base, offset):
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
@@ -214,6 +214,27 @@ def test_rope_matches_transformers_llama(D, base, offset):
     rope = RotaryEmbedding(D, base=base)
     torch.testing.assert_close(rope(q, offset=offset), q_ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(rope(k, offset=offset), k_ref, atol=1e-5, rtol=0)
+
+
+def test_rope_far_positions_with_smollm2_base():
+    """Positions up to 8192 with base 100000 (SmolLM2): equal to the formula in float64; transformers
+    takes the angles in float32, which is off by up to ~1e-3 there (p * inv_freq rounds)."""
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
+
+    D, T, offset = 64, 8, 8185  # the last position is 8192
+    rope = RotaryEmbedding(D, base=100000.0)
+    x = randn(1, 2, T, D, seed=7, dtype=torch.float64)
+    p = torch.arange(offset, offset + T, dtype=torch.float64)[:, None]  # (T, 1)
+    angles = p * 100000.0 ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)  # (T, D/2)
+    x1, x2 = x[..., :D // 2], x[..., D // 2:]  # rotate-half: dimension i pairs with i + D/2
+    expected = torch.cat([x1 * angles.cos() - x2 * angles.sin(), x2 * angles.cos() + x1 * angles.sin()], -1)
+    torch.testing.assert_close(rope(x, offset=offset), expected, atol=1e-12, rtol=0)
+    config = LlamaConfig(hidden_size=2 * D, num_attention_heads=2, head_dim=D,
+                         rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
+    cos, sin = LlamaRotaryEmbedding(config)(x.float(), torch.arange(offset, offset + T)[None])
+    q_ref, _ = apply_rotary_pos_emb(x.float(), x.float(), cos, sin)
+    torch.testing.assert_close(rope(x.float(), offset=offset), q_ref, atol=2e-3, rtol=0)
 
 
 def test_rope_keeps_low_precision_dtype():

@@ -285,7 +285,7 @@ def test_adaptive_softmax_too_narrow_for_its_clusters():
 
 # --- generation ----------------------------------------------------------------------------------
 
-def test_generate_is_reproducible_and_respects_stop_id_and_mode():
+def test_generate_is_reproducible_and_respects_stop_ids_and_mode():
     model = make_model("gru").train()
     a = model.generate([1, 2, 3], 30, seed=7)
     assert model.training  # mode restored
@@ -294,7 +294,9 @@ def test_generate_is_reproducible_and_respects_stop_id_and_mode():
     assert len(a) == 30 and all(0 <= i < V for i in a)
     stop = a[5]
     first = a.index(stop)
-    assert model.generate([1, 2, 3], 30, seed=7, stop_id=stop) == a[:first + 1]
+    assert model.generate([1, 2, 3], 30, seed=7, stop_ids=stop) == a[:first + 1]
+    end = min(a.index(t) for t in (stop, a[2]))  # the first of several stop ids ends the sequence
+    assert model.generate([1, 2, 3], 30, seed=7, stop_ids=[stop, a[2]]) == a[:end + 1]
     assert model.generate([1, 2, 3], 0) == []
 
 
@@ -324,14 +326,30 @@ def test_generate_uses_the_decoding_rules_top_p_and_repetition_penalty():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(prompt_ids=[]), "non-empty"), (dict(prompt_ids=[V]), "prompt_ids"),
+    (dict(ids=[]), "ids is empty"), (dict(ids=[V]), "ids holds ids outside"), (dict(stop_ids=[V]), "stop_ids"),
     (dict(max_new_tokens=-1), "max_new_tokens"), (dict(temperature=-1.0), "temperature"),
     (dict(top_k=0), "top_k"), (dict(top_p=1.5), "top_p"), (dict(repetition_penalty=0), "repetition_penalty"),
 ])
 def test_generate_errors(kwargs, message):
-    args = {"prompt_ids": [1], "max_new_tokens": 3, **kwargs}
+    args = {"ids": [1], "max_new_tokens": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         make_model("gru").generate(**args)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_generate_with_or_without_the_carried_state_and_as_a_batch_gives_the_same_ids(cell):
+    model = make_model(cell)
+    a = model.generate([1, 2, 3], 20, seed=2)
+    assert model.generate([1, 2, 3], 20, seed=2, use_cache=False) == a  # re-reads the sequence each step
+    assert model.generate(torch.tensor([1, 2, 3]), 20, seed=2) == a  # (T,)
+    greedy = [model.generate(p, 20, temperature=0) for p in ([1, 2, 3], [4, 5, 6])]
+    stop = greedy[0][3]
+    batch = model.generate(torch.tensor([[1, 2, 3], [4, 5, 6]]), 20, temperature=0, stop_ids=stop)  # (B, T)
+    assert batch == [g[:g.index(stop) + 1] if stop in g else g for g in greedy]
+    with pytest.raises(TypeError, match="list of ints"):
+        model.generate("abc", 3)
+    with pytest.raises(TypeError):
+        model.generate([1], 3, 1.0)  # every option is keyword-only, as in GPT.generate
 
 
 # --- learning ------------------------------------------------------------------------------------
@@ -362,3 +380,16 @@ def test_learns_a_pattern_that_needs_memory(cell):
     nll, _ = model.nll(source[:-1], source[1:], None)
     assert losses[-1] < losses[0]
     assert nll[4:].mean() < 0.1  # after the first few tokens, almost certain of every next word
+
+
+def test_lstm_step_is_the_lstm_cell_without_its_checks():
+    from lmcourse.rnn import lstm_step
+    torch.manual_seed(0)
+    ref = nn.LSTMCell(5, 7)
+    cell = LSTMCell.from_torch(ref)
+    x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
+    step = lstm_step(x, h, c, ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)
+    for mine, theirs in zip(step, cell(x, (h, c))):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=0)
+    for mine, theirs in zip(step, ref(x, (h, c))):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=0)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from lmcourse.data import batchify
+from lmcourse.data import batchify, get_batch
 from lmcourse.train import (
     Evaluation,
     TrainConfig,
@@ -27,6 +27,7 @@ from lmcourse.train import (
     make_optimizer,
     plot_history,
     train,
+    train_minimal,
     train_on_examples,
 )
 from tests.lm_fixtures import (
@@ -197,6 +198,29 @@ def test_detach_state_nested_and_bad_types():
     assert not out.h.requires_grad and not out.c[1][1].requires_grad and out.c[1][0] is None
     with pytest.raises(TypeError, match="None, a Tensor or a"):
         detach_state({"h": x})
+
+
+# ---------------------------------------------------------------------------------------------
+# The teaching loop computes what train() computes
+
+
+@pytest.mark.parametrize("kind, weight_decay", [("gru", 0.01), ("lstm", 0.1), ("bigram", 0.0)])
+def test_train_minimal_gives_the_weights_and_losses_of_train_bit_for_bit(kind, weight_decay):
+    steps, bptt = 25, 10  # less than one epoch: train_minimal reads one pass of a stream
+    config = dataclasses.replace(FAST, max_steps=steps, lr=0.02, weight_decay=weight_decay, seed=5,
+                                 clip_grad_norm=0.2)  # small enough to clip
+    dropout = {} if kind == "bigram" else {"dropout": 0.2}  # dropout draws from the same RNG too
+    production = make(kind, **dropout)
+    history = train(production, TRAIN, VALID, config)
+    data = batchify(TRAIN, config.batch_size)  # (rows, B)
+    chunks = [get_batch(data, i, bptt) for i in range(0, steps * bptt, bptt)]  # (T, B), (T*B,)
+    teaching = make(kind, **dropout)
+    torch.manual_seed(config.seed)  # as train() seeds
+    losses = train_minimal(teaching, [(x, y.view(x.shape)) for x, y in chunks], lr=config.lr,
+                           weight_decay=weight_decay, clip_grad_norm=config.clip_grad_norm)
+    assert losses == history.train_loss
+    assert_same_weights(teaching, production)
+    assert max(history.grad_norm) > config.clip_grad_norm  # clipping was exercised
 
 
 # ---------------------------------------------------------------------------------------------

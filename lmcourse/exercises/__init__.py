@@ -1,22 +1,17 @@
 """Self-checking exercises: `check("chapter.name", your_function)` runs hidden cases.
 
-Each chapter's checkers live in a module named after the chapter (`background`, ...). The
-command line `python -m lmcourse.exercises` writes student copies and runs the self-tests.
+Each chapter's checkers live in a module named after the chapter (`background`, ...). Besides
+`check`: `example(name)` shows one case with its answer, `last_failure()` returns the input of the
+last failing case, and `progress()` shows which exercises you have passed. The command line
+`python -m lmcourse.exercises` writes student copies, runs the self-tests and shows progress.
 """
 
 from __future__ import annotations
 
-import importlib
+from lmcourse.exercises.checker import check
+from lmcourse.exercises.core import (CHAPTER_MODULES, REGISTRY, Case, Example, Exercise, Failure, Report, evaluate,
+                                     example, last_failure, load_all, register)
+from lmcourse.exercises.progress import progress
 
-from lmcourse.exercises.core import REGISTRY, Case, Exercise, Report, check, evaluate, register
-
-CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt")
-
-
-def load_all() -> None:
-    """Import every chapter's checker module, which registers its exercises."""
-    for module in CHAPTER_MODULES:
-        importlib.import_module(f"lmcourse.exercises.{module}")
-
-
-__all__ = ["REGISTRY", "Case", "Exercise", "Report", "check", "evaluate", "load_all", "register"]
+__all__ = ["CHAPTER_MODULES", "REGISTRY", "Case", "Example", "Exercise", "Failure", "Report", "check", "evaluate",
+           "example", "last_failure", "load_all", "progress", "register"]

@@ -3,8 +3,9 @@
 
 The oracles are trusted references, not the reader's formula restated: the weights come from
 ``torch.nn.functional.scaled_dot_product_attention`` applied to the identity as values
-(``W @ I = W``), the head split is :class:`lmcourse.attention.MultiHeadAttention`'s own, the merge
-concatenates the heads with ``torch.cat``, and the table is :func:`lmcourse.positions.sinusoidal_positions`
+(``W @ I = W``), the head split cuts the channels into consecutive chunks stacked with ``torch.stack``
+(as :class:`lmcourse.attention.MultiHeadAttention` splits them), the merge concatenates the heads with
+``torch.cat``, and the table is :func:`lmcourse.positions.sinusoidal_positions`
 computed in float64.
 
 >>> from lmcourse.exercises import evaluate
@@ -23,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lmcourse.attention import MultiHeadAttention
 from lmcourse.exercises.core import Case, Exercise, register
 from lmcourse.positions import sinusoidal_positions
 
@@ -85,6 +85,11 @@ def _weights_no_max_subtraction(q, k, causal=False):
     return _softmax_rows(_masked(q @ k.T / np.sqrt(q.shape[1]), _causal(len(q), len(k), causal)), stable=False)
 
 
+def _weights_scales_in_place(q, k, causal=False):
+    q /= np.sqrt(q.shape[1])  # changes the caller's array
+    return _softmax_rows(_masked(q @ np.asarray(k).T, _causal(len(q), len(k), causal)))
+
+
 _HAND_KEYS = np.array([[1.0, 1.0], [0.0, -1.0], [2.0, 0.0]])
 
 
@@ -123,7 +128,9 @@ register(Exercise(
                    "softmax over the queries (columns)": _weights_softmax_over_queries,
                    "causal mask ignored": _weights_mask_ignored,
                    "mask transposed (keys j >= i)": _weights_mask_transposed,
-                   "no max subtraction (overflow)": _weights_no_max_subtraction},
+                   "no max subtraction (overflow)": _weights_no_max_subtraction,
+                   "changes its input (scales q in place)": _weights_scales_in_place},
+    nudge="Scale q k^T by 1/sqrt(d), hide keys j > i when causal, and take a stable softmax of each ROW.",
     rel_tol=1e-5,
     abs_tol=1e-8,
 ))
@@ -136,10 +143,9 @@ def _as_numpy(x: torch.Tensor) -> np.ndarray:
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> np.ndarray:
-    """What the book's MultiHeadAttention does: (B, T, C) -> (B, H, T, D)."""
-    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the reader's random stream alone
-        mha = MultiHeadAttention(x.shape[-1], num_heads)
-    return _as_numpy(mha._split_heads(torch.as_tensor(x)))
+    """Cut the last axis into H consecutive pieces and stack them as a head axis: (B, T, C) -> (B, H, T, D)
+    (the split of the book's MultiHeadAttention, written as chunk and stack rather than view and transpose)."""
+    return _as_numpy(torch.stack(torch.as_tensor(x).chunk(num_heads, dim=-1), dim=1))  # H x (B, T, D) -> (B, H, T, D)
 
 
 def _split_reshape_only(x, num_heads):
@@ -186,6 +192,7 @@ register(Exercise(
     wrong_answers={"reshape to (B, H, T, D) without the transpose": _split_reshape_only,
                    "heads interleaved (head h gets dims h, h+H, ...)": _split_interleaved,
                    "returns (B, T, H, D): forgot to move the head axis": _split_no_transpose},
+    nudge="Cut each position's C numbers into H consecutive pieces first, then move the head axis before time.",
 ))
 
 
@@ -231,6 +238,7 @@ register(Exercise(
     wrong_answers={"reshape to (B, T, H*D) without the transpose": _merge_reshape_only,
                    "heads' dims interleaved": _merge_interleaved,
                    "heads concatenated in reverse order": _merge_reversed_heads},
+    nudge="Undo split_heads in reverse order: move time back before the heads, then join the last two axes.",
 ))
 
 # --- attention.sinusoidal_table --------------------------------------------------------------
@@ -294,7 +302,9 @@ register(Exercise(
          "put the sines in the even columns and the cosines in the odd ones, interleaved rather than one half "
          "after the other. Row 0 is (0, 1, 0, 1, ...).",
     wrong_answers={"exponent i/dim instead of 2i/dim": _table_exponent_i, "sin and cos swapped": _table_sin_cos_swapped,
-                   "all sines, then all cosines": _table_halves},
+                   "all sines, then all cosines": _table_halves,
+                   "returns nested lists, not an array": lambda length, dim: _sinusoidal_table(length, dim).tolist()},
+    nudge="Column 2i holds sin(p / 10000^(2i/dim)), column 2i+1 the cos of the same angle.",
     rel_tol=1e-6,
     abs_tol=1e-5,  # lenient enough for a table computed in float32
 ))

@@ -49,8 +49,12 @@ def _shortest_first(word, vocab, unk="[UNK]", max_chars=100):
     return pieces
 
 
-def _greedy(word, vocab, unk="[UNK]", max_chars=100, prefix="##", keep_partial=False, check_length=True):
-    if check_length and len(word) > max_chars:
+def _greedy(word, vocab, unk="[UNK]", max_chars=100, prefix="##", keep_partial=False, check_length=True,
+            at_limit=False, fixed_unk=False, sorts_vocab=False):
+    if sorts_vocab:
+        vocab.sort(key=len, reverse=True)  # changes the caller's list
+    unk = "[UNK]" if fixed_unk else unk
+    if check_length and (len(word) >= max_chars if at_limit else len(word) > max_chars):
         return [unk]
     pieces, start, known = [], 0, set(vocab)
     while start < len(word):
@@ -92,6 +96,10 @@ def _wordpiece_cases() -> list[Case]:
         Case(("tokenization", big), label="'tokenization' with MiniLM's vocabulary"),
         Case(("antidisestablishmentarianism", big), label="a long word with MiniLM's vocabulary"),
         Case(("lmcourse", big), label="'lmcourse' with MiniLM's vocabulary"),
+        Case(("unaffable", _SMALL_VOCAB), {"max_chars": 9}, label="'unaffable' (9 characters) with max_chars=9: "
+                                                                   "not longer than the limit, so it is split"),
+        Case(("unx", [*_SMALL_VOCAB, "<unk>"]), {"unk": "<unk>"}, label="'unx' with unk='<unk>': no split, so ['<unk>']"),
+        Case(("a" * 12, [*_SMALL_VOCAB, "?"]), {"unk": "?", "max_chars": 11}, label="a 12-character word, max_chars=11, unk='?'"),
     ]
 
 
@@ -106,7 +114,12 @@ register(Exercise(
     wrong_answers={"shortest match first": _shortest_first,
                    "no '##' on continuation pieces": functools.partial(_greedy, prefix=""),
                    "keeps the pieces found before the unknown part": functools.partial(_greedy, keep_partial=True),
-                   "ignores max_chars": functools.partial(_greedy, check_length=False)},
+                   "ignores max_chars": functools.partial(_greedy, check_length=False),
+                   "len(word) >= max_chars instead of >": functools.partial(_greedy, at_limit=True),
+                   "ignores the unk argument (always '[UNK]')": functools.partial(_greedy, fixed_unk=True),
+                   "changes its input (sorts vocab in place)": functools.partial(_greedy, sorts_vocab=True)},
+    nudge="Take the LONGEST prefix in the vocabulary each time ('##' before continuations); if stuck, the whole "
+          "word is [unk].",
 ))
 
 # --- bert.mlm_rule ---------------------------------------------------------------------------
@@ -119,16 +132,23 @@ def _mlm_rule(ids: np.ndarray, select_u: np.ndarray, action_u: np.ndarray, rando
     a chosen position becomes [MASK] if action_u < 0.8, the random id if 0.8 <= action_u < 0.9, and stays
     itself otherwise; the label is the original id at chosen positions and -100 elsewhere."""
     ids = np.asarray(ids)
-    chosen = (np.asarray(select_u) < mask_prob) & (~np.asarray(special, dtype=bool) if wrong != "specials" else True)
+    select_u = np.asarray(select_u)
+    p = 0.15 if wrong == "fixed prob" else mask_prob
+    chosen = (select_u <= p if wrong == "at limit" else select_u < p) & (
+        ~np.asarray(special, dtype=bool) if wrong != "specials" else True)
     action_u = np.asarray(action_u)
-    to_mask = chosen & (action_u < 0.8)
-    to_random = chosen & (action_u >= 0.8) & (action_u < 0.9)
+    to_mask = chosen & (action_u <= 0.8 if wrong == "at limit" else action_u < 0.8)
+    to_random = chosen & ~to_mask & (action_u < 0.9)
     if wrong == "swapped":
         to_mask, to_random = chosen & (action_u < 0.1), chosen & (action_u >= 0.1) & (action_u < 0.9)
     inputs = np.where(to_mask, mask_id, np.where(to_random, np.asarray(random_ids), ids))
     labels = np.where(chosen, ids, -100) if wrong != "all labels" else ids.copy()
     if wrong == "labels only masked":
         labels = np.where(to_mask, ids, -100)
+    if wrong == "float labels":
+        labels = labels.astype(float)
+    if wrong == "in place":
+        inputs, ids[...] = ids, inputs  # changes the caller's array and returns it
     return inputs, labels
 
 
@@ -147,6 +167,11 @@ def _mlm_cases() -> list[Case]:
     ids = rng.integers(1000, 2000, size=(3, 30))
     cases.append(Case((ids, rng.random((3, 30)), rng.random((3, 30)), rng.integers(1000, 2000, size=(3, 30)),
                        np.zeros((3, 30), dtype=bool), 103), {"mask_prob": 0.5}, label="(3, 30) with mask_prob=0.5"))
+    cases.append(Case((np.array([[11, 12, 13, 14, 15]]), np.array([[0.15, 0.1, 0.1, 0.1, 0.5]]),
+                       np.array([[0.5, 0.8, 0.9, 0.85, 0.2]]), np.array([[7, 7, 7, 7, 7]]),
+                       np.zeros((1, 5), dtype=bool), 103),
+                      label="draws exactly at the limits: select_u = 0.15 (not chosen), action_u = 0.8 (random id) "
+                            "and 0.9 (unchanged)"))
     return cases
 
 
@@ -161,7 +186,13 @@ register(Exercise(
     wrong_answers={"chooses special positions too": functools.partial(_mlm_rule, wrong="specials"),
                    "labels every position": functools.partial(_mlm_rule, wrong="all labels"),
                    "labels only the [MASK]ed positions": functools.partial(_mlm_rule, wrong="labels only masked"),
-                   "10% [MASK] and 80% random": functools.partial(_mlm_rule, wrong="swapped")},
+                   "10% [MASK] and 80% random": functools.partial(_mlm_rule, wrong="swapped"),
+                   "<= instead of < at the limits": functools.partial(_mlm_rule, wrong="at limit"),
+                   "ignores mask_prob (always 0.15)": functools.partial(_mlm_rule, wrong="fixed prob"),
+                   "labels as floats": functools.partial(_mlm_rule, wrong="float labels"),
+                   "changes its input (corrupts ids in place)": functools.partial(_mlm_rule, wrong="in place")},
+    nudge="Chosen: select_u < mask_prob and not special; then [MASK] / random id / unchanged by action_u; labels "
+          "the original id where chosen, else -100.",
     rel_tol=0.0, abs_tol=0.0,
 ))
 
@@ -189,6 +220,17 @@ def _first_token(hidden, attention_mask):
     return np.asarray(hidden, dtype=float)[:, 0]
 
 
+def _pool_in_place(hidden, attention_mask):
+    hidden *= np.asarray(attention_mask)[..., None]  # changes the caller's array
+    return hidden.sum(axis=1) / np.maximum(np.asarray(attention_mask).sum(axis=1, keepdims=True), 1e-9)
+
+
+def _pool_divides_by_zero(hidden, attention_mask):
+    mask = np.asarray(attention_mask, dtype=float)[..., None]  # (B, T, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.asarray(hidden, dtype=float) * mask).sum(axis=1) / mask.sum(axis=1)  # 0 / 0 for an all-padding row
+
+
 def _mean_pool_cases() -> list[Case]:
     rng = np.random.default_rng(7)
     return [
@@ -196,6 +238,10 @@ def _mean_pool_cases() -> list[Case]:
         Case((rng.normal(size=(2, 5, 6)), np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])), label="(2, 5, 6), no padding and 3 pads"),
         Case((rng.normal(size=(4, 9, 8)), (np.arange(9)[None] < np.array([[9], [1], [4], [7]])).astype(int)),
              label="(4, 9, 8) with lengths 9, 1, 4, 7"),
+        Case((rng.normal(size=(3, 4, 5)), np.array([[1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]])),
+             label="(3, 4, 5) whose second row is all padding: its mean is a vector of zeros, as in sentence-transformers"),
+        Case((rng.normal(size=(2, 3, 4)), np.array([[True, True, False], [True, False, False]])),
+             label="(2, 3, 4) with a boolean mask"),
     ]
 
 
@@ -204,9 +250,14 @@ register(Exercise(
     cases=_mean_pool_cases(),
     oracle=_reference_mean_pool,
     hint="Average each sequence's hidden vectors over its REAL positions only: multiply by the mask (B, T, 1), sum "
-         "over T, and divide by the number of real positions (the sum of the mask), not by T. Return (B, C).",
+         "over T, and divide by the number of real positions (the sum of the mask), not by T; like sentence-transformers, "
+         "clamp that number to at least 1e-9, so that an all-padding row gives zeros rather than nan. Return (B, C).",
     wrong_answers={"averages the padding too": _plain_mean, "sums instead of averaging": _masked_sum,
-                   "takes the [CLS] vector": _first_token},
+                   "takes the [CLS] vector": _first_token,
+                   "changes its input (masks hidden in place)": _pool_in_place,
+                   "divides by zero on an all-padding row (nan)": _pool_divides_by_zero},
+    nudge="Sum the vectors of the real tokens only and divide by their number (at least 1e-9, as sentence-transformers "
+          "does).",
 ))
 
 # --- bert.count_parameters -------------------------------------------------------------------
@@ -235,10 +286,11 @@ def _bert_parts(V: int, L: int, C: int, N: int, M: int, S: int) -> dict[str, int
             "pooler": C * C + C}
 
 
-def _wrong_bert(*drop: str):
+def _wrong_bert(*drop: str, two_segments: bool = False, as_float: bool = False):
     def count(vocab_size, context_length, emb_dim, num_layers, mlp_dim, num_segments=2):
-        parts = _bert_parts(vocab_size, context_length, emb_dim, num_layers, mlp_dim, num_segments)
-        return sum(v for k, v in parts.items() if k not in drop)
+        parts = _bert_parts(vocab_size, context_length, emb_dim, num_layers, mlp_dim, 2 if two_segments else num_segments)
+        total = sum(v for k, v in parts.items() if k not in drop)
+        return float(total) if as_float else total
     return count
 
 
@@ -257,7 +309,11 @@ register(Exercise(
     wrong_answers={"forgets the segment embeddings": _wrong_bert("segments"),
                    "forgets the pooler": _wrong_bert("pooler"),
                    "forgets the embedding LayerNorm": _wrong_bert("embedding_norm"),
-                   "forgets the LayerNorms in the layers": _wrong_bert("layer_norms")},
+                   "forgets the LayerNorms in the layers": _wrong_bert("layer_norms"),
+                   "ignores num_segments (always 2)": _wrong_bert(two_segments=True),
+                   "returns a float, not an int": _wrong_bert(as_float=True)},
+    nudge="Embeddings (tokens, positions, segments, LayerNorm), then per layer four C x C projections, the MLP and two "
+          "LayerNorms, all with biases, then the pooler; an int.",
     rel_tol=0.0, abs_tol=0.0,
 ))
 
@@ -288,6 +344,15 @@ def _top_k_unsorted(query, keys, k):
     return sorted(int(i) for i in np.argsort(-_cosine(query, keys), kind="stable")[:k])
 
 
+def _top_k_normalises_in_place(query, keys, k):
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)  # changes the caller's array
+    return [int(i) for i in np.argsort(-(keys @ query), kind="stable")[:k]]
+
+
+def _top_k_array(query, keys, k):
+    return np.argsort(-_cosine(query, keys), kind="stable")[:k]
+
+
 def _top_k_cases() -> list[Case]:
     rng = np.random.default_rng(11)
     keys = np.array([[1.0, 0.0], [10.0, 10.0], [0.0, 1.0], [0.9, 0.1]])
@@ -295,6 +360,7 @@ def _top_k_cases() -> list[Case]:
     for n, d, k in ((20, 4, 3), (200, 16, 5), (1000, 32, 10)):
         scale = rng.uniform(0.1, 10.0, size=(n, 1))  # lengths differ, so dot products and cosines disagree
         cases.append(Case((rng.normal(size=d), rng.normal(size=(n, d)) * scale, k), label=f"{n} random keys of size {d}, k={k}"))
+    cases.append(Case((np.array([0.0, 1.0]), keys, 4), label="the four keys of the first case, k=4: all of them, in order"))
     return cases
 
 
@@ -306,6 +372,9 @@ register(Exercise(
          "then return the indices of the k largest, most similar first, as a list of ints.",
     wrong_answers={"dot product without dividing by the lengths": _dot_top_k,
                    "the k least similar": _bottom_k,
-                   "the right k, but not most similar first": _top_k_unsorted},
+                   "the right k, but not most similar first": _top_k_unsorted,
+                   "changes its input (normalises the caller's keys)": _top_k_normalises_in_place,
+                   "returns a NumPy array, not a list of ints": _top_k_array},
+    nudge="Rank by q.k / (|q| |k|), not by the dot product, and return a list of ints, most similar first.",
     rel_tol=0.0, abs_tol=0.0,
 ))

@@ -1,27 +1,35 @@
 """The checker: run a reader's function on hidden cases and explain what went wrong.
 
-An `Exercise` holds the cases, a trusted oracle that computes the expected answers, a hint, and
-the typical wrong answers that the self-tests prove it catches. `evaluate` runs a function on the
-cases and returns a `Report`; `check` prints that report, which is what a chapter calls.
+An `Exercise` holds the cases, a trusted oracle that computes the expected answers, a hint (a
+short nudge shown on a failure, the full hint on request), and the typical wrong answers that the
+self-tests prove it catches. `evaluate` runs a function on the cases and returns a `Report`.
 
-Student code is untrusted in the mild sense: it may raise, return the wrong type, mutate its
-inputs or loop forever. Each case gets a deep copy of its inputs and a time limit (enforced with
-`SIGALRM`, so only in the main thread of a Unix process, which is where notebooks run).
+Student code is untrusted in the mild sense: it may raise, return the wrong type, change its
+inputs or loop forever. Each case gets a deep copy of its inputs, which are compared with the
+originals after the call; each call has a time limit (a worker thread, see `runner`), and the
+first case that runs out of time ends the check. `last_failure()` hands back the input of the
+last failing case, and `example(name)` shows one case with its answer.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import signal
-import threading
-from contextlib import contextmanager
+import importlib
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import numpy as np
+from lmcourse.exercises.compare import a_type, compare, same, short
+from lmcourse.exercises.runner import TimeLimitExceeded, call_with_time_limit
 
+CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt")
 REGISTRY: dict[str, "Exercise"] = {}
+
+
+def load_all() -> None:
+    """Import every chapter's checker module, which registers its exercises."""
+    for module in CHAPTER_MODULES:
+        importlib.import_module(f"lmcourse.exercises.{module}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class Case:
     def describe(self) -> str:
         if self.label:
             return self.label
-        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        parts = [short(a, 60) for a in self.args] + [f"{k}={short(v, 60)}" for k, v in self.kwargs.items()]
         return f"({', '.join(parts)})"
 
 
@@ -45,6 +53,8 @@ class Exercise:
 
     `oracle` computes the expected answer for each case (a trusted implementation: the package's
     own, torch, or a formula); `wrong_answers` are typical mistakes, each of which must fail.
+    `nudge` is the one-line hint shown on a failure (default: the hint's first sentence); `example`
+    the case that `example(name)` shows (default: the first case).
     """
 
     name: str
@@ -55,9 +65,20 @@ class Exercise:
     rel_tol: float = 1e-6
     abs_tol: float = 1e-9
     time_limit: float = 5.0
+    nudge: str = ""
+    example: Case | None = None
+    _expected: dict = field(default_factory=dict, compare=False, repr=False)
 
     def expected(self, case: Case) -> Any:
-        return self.oracle(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        """The oracle's answer for `case` (computed once: the oracles are deterministic)."""
+        key = id(case)
+        if key not in self._expected:
+            self._expected[key] = (case, self.oracle(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)))
+        return self._expected[key][1]
+
+    @property
+    def short_hint(self) -> str:
+        return self.nudge or self.hint.split(". ")[0].rstrip(".") + "."
 
 
 def register(exercise: Exercise) -> Exercise:
@@ -68,79 +89,7 @@ def register(exercise: Exercise) -> Exercise:
     return exercise
 
 
-@dataclass
-class CaseResult:
-    case: Case
-    passed: bool
-    message: str = ""
-
-
-@dataclass
-class Report:
-    """What `evaluate` found: one result per case, and how to read them."""
-
-    name: str
-    results: list[CaseResult]
-    hint: str
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
-
-    def __str__(self) -> str:
-        n_ok = sum(r.passed for r in self.results)
-        total = len(self.results)
-        if self.passed:
-            return f"✓ {self.name}: all {total} hidden cases passed."
-        lines = [f"✗ {self.name}: {n_ok} of {total} hidden cases passed."]
-        first = next(r for r in self.results if not r.passed)
-        lines.append(f"  First failure, on input {first.case.describe()}:")
-        lines.extend("    " + line for line in first.message.splitlines())
-        lines.append(f"  Hint: {self.hint}")
-        return "\n".join(lines)
-
-
-class _TimeLimitExceeded(Exception):
-    pass
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise `_TimeLimitExceeded` after `seconds` of wall time (main thread only; else no limit)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise _TimeLimitExceeded
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def evaluate(name: str, fn: Callable[..., Any]) -> Report:
-    """Run `fn` on every hidden case of exercise `name` and compare with the oracle."""
-    exercise = get_exercise(name)
-    if not callable(fn):
-        msg = f"check() needs your function itself, but got {_type_name(fn)}. Pass the name without ()."
-        return Report(name, [CaseResult(Case(label="(no call made)"), False, msg)], exercise.hint)
-    results = [_run_case(exercise, case, fn) for case in exercise.cases]
-    return Report(name, results, exercise.hint)
-
-
-def check(name: str, fn: Callable[..., Any]) -> None:
-    """Check a reader's function against exercise `name` and print what passed or what went wrong."""
-    print(evaluate(name, fn))
-
-
 def get_exercise(name: str) -> Exercise:
-    from lmcourse.exercises import load_all
-
     load_all()
     try:
         return REGISTRY[name]
@@ -149,86 +98,186 @@ def get_exercise(name: str) -> Exercise:
         raise KeyError(f"no exercise called {name!r}; the exercises are: {known}") from None
 
 
+# --- running the cases -----------------------------------------------------------------------
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    passed: bool
+    message: str = ""
+    kind: str = "ok"  # ok, wrong, error, unwritten, timeout
+    got: Any = None
+
+
+@dataclass
+class Report:
+    """What `evaluate` found: one result per case run, and how to read them.
+
+    `hint_level` says how much help `str(report)` gives after a failure: 0 none, 1 a nudge, 2 the
+    full hint. An unwritten stub gets no hint at all."""
+
+    name: str
+    results: list[CaseResult]
+    exercise: Exercise
+    hint_level: int = 1
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and len(self.results) == len(self.exercise.cases) and all(
+            r.passed for r in self.results)
+
+    @property
+    def score(self) -> str:
+        return f"{sum(r.passed for r in self.results)} of {len(self.exercise.cases)}"
+
+    def __str__(self) -> str:
+        total = len(self.exercise.cases)
+        if self.passed:
+            return f"✓ {self.name}: all {total} hidden cases passed."
+        first = next(r for r in self.results if not r.passed)
+        if first.kind == "unwritten":
+            return f"✗ {self.name}: {first.message}"
+        if first.kind == "timeout":
+            head = f"✗ {self.name}: stopped at hidden case {len(self.results)} of {total}, the first to run out of time."
+        else:
+            head = f"✗ {self.name}: {self.score} hidden cases passed."
+        lines = [head, f"  First failure, on input {first.case.describe()}:"]
+        lines += ["    " + line for line in first.message.splitlines()]
+        lines.append("  (last_failure() returns this input, to run your function on it yourself.)")
+        lines += self._hint_lines()
+        return "\n".join(lines)
+
+    def _hint_lines(self) -> list[str]:
+        if self.hint_level <= 0:
+            return []
+        if self.hint_level == 1:
+            function = self.name.split(".")[-1]
+            return [f"  Hint: {self.exercise.short_hint}",
+                    f"  (More help: check(\"{self.name}\", {function}, hint=2).)"]
+        return [f"  Hint: {self.exercise.hint}"]
+
+
+def evaluate(name: str, fn: Callable[..., Any]) -> Report:
+    """Run `fn` on the hidden cases of exercise `name` and compare with the oracle.
+
+    Stops at the first case that runs out of time (so a loop costs one time limit, not one per
+    case) and at a stub's NotImplementedError."""
+    exercise = get_exercise(name)
+    if not callable(fn):
+        msg = f"check() needs your function itself, but got {a_type(fn)}. Pass the name without ()."
+        return Report(name, [CaseResult(Case(label="(no call made)"), False, msg, "error")], exercise)
+    results: list[CaseResult] = []
+    for case in exercise.cases:
+        results.append(_run_case(exercise, case, fn))
+        if results[-1].kind in ("unwritten", "timeout"):
+            break
+    report = Report(name, results, exercise)
+    failed = next((r for r in results if not r.passed), None)
+    if failed is not None:
+        _remember(exercise, failed)
+    return report
+
+
+_UNWRITTEN = ("Not written yet: your function raised NotImplementedError.\n"
+              "  Replace the `raise NotImplementedError` line with your code, run the cell, then run this check "
+              "again.\n  To see one input and its answer first: from lmcourse.exercises import example; "
+              "example(\"{name}\")")
+
+
 def _run_case(exercise: Exercise, case: Case, fn: Callable[..., Any]) -> CaseResult:
     expected = exercise.expected(case)
     args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
     try:
-        with _time_limit(exercise.time_limit):
-            got = fn(*args, **kwargs)
+        got = call_with_time_limit(fn, args, kwargs, exercise.time_limit)
     except NotImplementedError:
-        return CaseResult(case, False, "Not written yet: your function raised NotImplementedError.\n"
-                          "Replace the `raise NotImplementedError` line with your code, run the cell, "
-                          "then run this check again.")
-    except _TimeLimitExceeded:
-        return CaseResult(case, False, f"Took longer than {exercise.time_limit:g} s and was stopped. "
-                          "Look for a loop that never ends.")
+        return CaseResult(case, False, _UNWRITTEN.format(name=exercise.name), "unwritten")
+    except TimeLimitExceeded as error:
+        still = "" if error.stopped else (" It could not be stopped at once (it is inside a long library call) "
+                                          "and may keep a CPU busy until that call returns.")
+        return CaseResult(case, False, f"Your function took longer than {exercise.time_limit:g} s and was stopped, "
+                          f"so the other cases were not run. Look for a loop that never ends.{still}", "timeout")
     except Exception as error:  # noqa: BLE001 - any error in student code becomes feedback
-        return CaseResult(case, False, f"Your function raised {type(error).__name__}: {error}")
-    problem = _compare(expected, got, exercise.rel_tol, exercise.abs_tol)
-    if problem:
-        return CaseResult(case, False, f"expected: {_short(expected)}\ngot:      {_short(got)}\n({problem})")
-    return CaseResult(case, True)
+        return CaseResult(case, False, f"Your function raised {type(error).__name__}: {error}", "error")
+    problem = compare(expected, got, exercise.rel_tol, exercise.abs_tol)
+    changed = _changed_inputs(fn, case, args, kwargs)
+    if not problem and not changed:
+        return CaseResult(case, True, got=got)
+    lines = [f"expected: {short(expected)}", f"got:      {short(got)}", problem] if problem else []
+    if changed:
+        names = ", ".join(f"`{n}`" for n in changed)
+        lines.append(f"your function changed its input {names}: the caller's data must stay as it was. "
+                     "Work on a copy (for example x = x.copy(), or build a new list or dict).")
+    return CaseResult(case, False, "\n".join(lines), "wrong", got)
 
 
-def _compare(expected: Any, got: Any, rel_tol: float, abs_tol: float) -> str:
-    """Return '' if `got` matches `expected`, else a short reason. Numbers compare with tolerance."""
-    if hasattr(got, "detach") and hasattr(got, "numpy"):  # a torch tensor
-        got = got.detach().cpu().numpy()
-    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        if type(got) is not type(expected):
-            return f"expected a {_type_name(expected)}, got a {_type_name(got)}"
-        return "" if got == expected else "the values differ"
-    if isinstance(expected, (int, float, np.integer, np.floating)):
-        if isinstance(got, np.ndarray) and got.shape == ():
-            got = got.item()
-        if not isinstance(got, (int, float, np.integer, np.floating)) or isinstance(got, bool):
-            return f"expected a number, got a {_type_name(got)}"
-        if math.isnan(expected) or math.isinf(expected):
-            same = (math.isnan(expected) and math.isnan(got)) or expected == got
-            return "" if same else "the values differ"
-        return "" if math.isclose(got, expected, rel_tol=rel_tol, abs_tol=abs_tol) else "the values differ"
-    if isinstance(expected, np.ndarray):
-        try:
-            got_arr = np.asarray(got, dtype=float)
-        except (TypeError, ValueError):
-            return f"expected an array, got a {_type_name(got)}"
-        if got_arr.shape != expected.shape:
-            return f"expected shape {expected.shape}, got shape {got_arr.shape}"
-        ok = np.allclose(got_arr, expected, rtol=rel_tol, atol=abs_tol, equal_nan=True)
-        return "" if ok else "some entries differ"
-    if isinstance(expected, dict):
-        if not isinstance(got, dict):
-            return f"expected a dict, got a {_type_name(got)}"
-        if set(got) != set(expected):
-            missing, extra = set(expected) - set(got), set(got) - set(expected)
-            return f"keys differ: missing {_short(sorted(missing, key=repr))}, unexpected {_short(sorted(extra, key=repr))}"
-        for key in expected:
-            problem = _compare(expected[key], got[key], rel_tol, abs_tol)
-            if problem:
-                return f"at key {key!r}: {problem}"
-        return ""
-    if isinstance(expected, (list, tuple)):
-        if not isinstance(got, (list, tuple)):
-            return f"expected a {_type_name(expected)}, got a {_type_name(got)}"
-        if len(got) != len(expected):
-            return f"expected {len(expected)} items, got {len(got)}"
-        for i, (e, g) in enumerate(zip(expected, got)):
-            problem = _compare(e, g, rel_tol, abs_tol)
-            if problem:
-                return f"at position {i}: {problem}"
-        return ""
-    return "" if got == expected else "the values differ"
+def _changed_inputs(fn: Callable[..., Any], case: Case, args: tuple, kwargs: dict) -> list[str]:
+    """Names of the arguments that the call changed (compared with the case's untouched originals)."""
+    try:
+        names = list(inspect.signature(fn).bind(*args, **kwargs).arguments)[: len(args)]
+    except (TypeError, ValueError):
+        names = []
+    names += [f"argument {i + 1}" for i in range(len(names), len(args))]
+    changed = [names[i] for i, (before, after) in enumerate(zip(case.args, args)) if not same(before, after)]
+    return changed + [k for k in case.kwargs if not same(case.kwargs[k], kwargs[k])]
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
+# --- for the reader: the last failing input, and one visible example -------------------------
 
 
-def _short(value: Any, limit: int = 120) -> str:
-    if isinstance(value, float):
-        text = f"{value:.6g}"
-    elif isinstance(value, np.ndarray):
-        text = np.array2string(value, precision=4, threshold=12)
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+@dataclass
+class Failure:
+    """The input of the last failing case: call `fn(*failure.args, **failure.kwargs)` to debug."""
+
+    exercise: str
+    label: str
+    args: tuple
+    kwargs: dict
+    expected: Any
+    got: Any
+    message: str
+
+    def __repr__(self) -> str:
+        call = ", ".join([short(a, 300) for a in self.args] + [f"{k}={short(v, 300)}" for k, v in self.kwargs.items()])
+        return (f"Failure of {self.exercise} on {self.label}\n  args: ({call})\n  expected: {short(self.expected, 300)}"
+                f"\n  got:      {short(self.got, 300)}")
+
+
+_LAST: list[Failure] = []
+
+
+def _remember(exercise: Exercise, result: CaseResult) -> None:
+    case = result.case
+    if case.label == "(no call made)":
+        return
+    _LAST[:] = [Failure(exercise.name, case.describe(), copy.deepcopy(case.args), copy.deepcopy(case.kwargs),
+                        exercise.expected(case), result.got, result.message)]
+
+
+def last_failure() -> Failure | None:
+    """The input (and expected answer) of the case that failed last, or None if nothing failed yet."""
+    return _LAST[0] if _LAST else None
+
+
+@dataclass
+class Example:
+    """One visible case of an exercise: call `fn(*ex.args, **ex.kwargs)` and compare with `ex.expected`."""
+
+    exercise: str
+    label: str
+    args: tuple
+    kwargs: dict
+    expected: Any
+
+    def __repr__(self) -> str:
+        call = ", ".join([short(a, 300) for a in self.args] + [f"{k}={short(v, 300)}" for k, v in self.kwargs.items()])
+        return (f"Example for {self.exercise} ({self.label}):\n  {self.exercise.split('.')[-1]}({call})"
+                f"\n  returns {short(self.expected, 300)}")
+
+
+def example(name: str) -> Example:
+    """One case of exercise `name` with its answer, to try your function on before `check`."""
+    exercise = get_exercise(name)
+    case = exercise.example or exercise.cases[0]
+    return Example(name, case.describe(), copy.deepcopy(case.args), copy.deepcopy(case.kwargs),
+                   copy.deepcopy(exercise.expected(case)))

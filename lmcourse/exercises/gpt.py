@@ -81,17 +81,18 @@ register(Exercise(
     name="gpt.learn_merges",
     cases=[Case((text, n), label=label) for text, n, label in _MERGE_TEXTS],
     oracle=_bpe_merges,
-    hint="Start from the text's UTF-8 bytes (list(text.encode('utf-8'))). Then, num_merges times: count every "
-         "adjacent pair of the CURRENT ids (after the merges so far), take the most frequent pair (a tie goes to the "
-         "smallest pair, comparing (left, right) as tuples, e.g. with min(counts, key=lambda p: (-counts[p], p))), "
-         "give it the next new id (256, 257, ...), and replace it in the ids from left to right without overlaps "
-         "('aaa' with (a, a) becomes new, a). Return the pairs in the order they were learned.",
+    hint="Start from the text's UTF-8 bytes. Then, num_merges times: count every adjacent pair of the CURRENT ids "
+         "(after the merges so far), take the most frequent pair (on a tie, the smallest pair, comparing (left, right) "
+         "as tuples), give it the next new id (256, 257, ...), and replace it in the ids from left to right without "
+         "overlaps ('aaa' with (a, a) becomes new, a). Return the pairs in the order they were learned.",
+    nudge="Recount the pairs of the CURRENT ids before every merge; a tie goes to the smallest (left, right) pair.",
     wrong_answers={"breaks ties by the pair seen first": functools.partial(_learn_merges_wrong, tie="first seen"),
                    "keeps the second id of each merged pair": functools.partial(_learn_merges_wrong, merge=_merge_no_skip),
                    "merges from right to left": functools.partial(_learn_merges_wrong, merge=_merge_right_to_left),
                    "counts pairs of the original text every time": functools.partial(_learn_merges_wrong,
                                                                                        recount_from_text=True),
-                   "numbers new tokens from 255": functools.partial(_learn_merges_wrong, first_id=255)},
+                   "numbers new tokens from 255": functools.partial(_learn_merges_wrong, first_id=255),
+                   "pairs as NumPy arrays": lambda text, n: [np.array(p) for p in _bpe_merges(text, n)]},
     rel_tol=0.0, abs_tol=0.0,
 ))
 
@@ -132,6 +133,12 @@ def _temperature_wrong_axis(logits, temperature):
     return e / e.sum()
 
 
+def _temperature_in_place(logits, temperature):
+    logits /= temperature  # changes the caller's array
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _temperature_cases() -> list[Case]:
     rng = np.random.default_rng(6)
     return [
@@ -155,7 +162,9 @@ register(Exercise(
     wrong_answers={"multiplies the logits by T": _temperature_times,
                    "no maximum subtracted (overflows)": _temperature_unstable,
                    "divides the probabilities by T": _temperature_on_probabilities,
-                   "one softmax over the whole batch": _temperature_wrong_axis},
+                   "one softmax over the whole batch": _temperature_wrong_axis,
+                   "changes its input (divides logits in place)": _temperature_in_place},
+    nudge="Divide the logits by T, then a softmax of each row with its maximum subtracted first.",
 ))
 
 # --- gpt.nucleus_keep ------------------------------------------------------------------------
@@ -199,6 +208,15 @@ def _keep_above_p(probs, p):
     return kept or [int(np.argmax(probs))]
 
 
+def _keep_sorts_in_place(probs, p):
+    probs.sort()  # changes the caller's array (and loses which id is which)
+    return _transformers_top_p(probs, p)
+
+
+def _keep_as_array(probs, p):
+    return np.array(_transformers_top_p(probs, p))
+
+
 def _nucleus_cases() -> list[Case]:
     rng = np.random.default_rng(4)
     shuffled = np.array([0.05, 0.3, 0.1, 0.4, 0.15])
@@ -227,7 +245,10 @@ register(Exercise(
     wrong_answers={"drops the token that crosses p": _keep_until_inclusive,
                    "walks the ids in id order": _keep_in_id_order,
                    "starts from the least likely token": _keep_least_likely,
-                   "keeps tokens with probability >= 1 - p": _keep_above_p},
+                   "keeps tokens with probability >= 1 - p": _keep_above_p,
+                   "changes its input (sorts probs in place)": _keep_sorts_in_place,
+                   "returns a NumPy array, not a list": _keep_as_array},
+    nudge="From the most likely token down, keep a token while the mass BEFORE it is below p; return a sorted list.",
     rel_tol=0.0, abs_tol=0.0,
 ))
 
@@ -271,6 +292,12 @@ def _penalty_unseen(logits, previous_ids, penalty):
     return out
 
 
+def _penalty_in_place(logits, previous_ids, penalty):
+    for i in sorted(set(previous_ids)):
+        logits[i] = logits[i] / penalty if logits[i] > 0 else logits[i] * penalty  # changes the caller's array
+    return logits
+
+
 def _repetition_cases() -> list[Case]:
     rng = np.random.default_rng(8)
     return [
@@ -282,6 +309,7 @@ def _repetition_cases() -> list[Case]:
              label="30 random logits, 12 earlier ids with repeats, penalty 1.3"),
         Case((rng.normal(size=100) * 3, [int(i) for i in rng.integers(0, 100, size=40)], 0.8),
              label="100 random logits, penalty 0.8 (< 1: repeats become MORE likely)"),
+        Case((np.array([0.0, 2.0, -1.0]), [], 1.5), label="no earlier ids: nothing changes"),
     ]
 
 
@@ -295,7 +323,9 @@ register(Exercise(
     wrong_answers={"divides negative logits too": _penalty_divides_all,
                    "penalises every occurrence": _penalty_per_occurrence,
                    "subtracts the penalty": _penalty_subtracts,
-                   "penalises the tokens not seen": _penalty_unseen},
+                   "penalises the tokens not seen": _penalty_unseen,
+                   "changes its input (penalises logits in place)": _penalty_in_place},
+    nudge="Each id seen before changes once: a positive logit divided by the penalty, a negative one multiplied.",
 ))
 
 # --- gpt.causal_offset_mask ------------------------------------------------------------------
@@ -340,10 +370,13 @@ register(Exercise(
            Case((16, 40), label="16 new queries after 24 cached keys")],
     oracle=_torch_lower_right_mask,
     hint="The L queries are the LAST L of the S positions: query i sits at position S - L + i, and it may read every "
-         "key at that position or before, i.e. key j with j <= i + (S - L). That is np.tril(np.ones((L, S), "
-         "dtype=bool), k=S - L). Return a boolean array of shape (L, S).",
+         "key at that position or before, i.e. key j with j <= i + (S - L). Build a boolean array of shape (L, S) "
+         "that is True exactly there (np.tril has an argument for a shifted diagonal).",
+    nudge="Query i is at position S - L + i and may read every key up to and including that position; return bools.",
     wrong_answers={"aligned top-left (ignores the cache)": _mask_top_left,
                    "hides each query's own key": _mask_off_by_one,
-                   "hides the cached keys": _mask_blocks_cache},
+                   "hides the cached keys": _mask_blocks_cache,
+                   "a mask of 0.0/1.0 floats, not booleans": lambda L, S: np.tril(np.ones((L, S)), k=S - L),
+                   "a mask of 0/1 ints, not booleans": lambda L, S: np.tril(np.ones((L, S), dtype=np.int64), k=S - L)},
     rel_tol=0.0, abs_tol=0.0,
 ))

@@ -54,6 +54,23 @@ def _sgns_full_softmax(center_vec, context_vec, negative_vecs):
     return float(-(scores[0] - np.log(np.exp(scores).sum())))
 
 
+def _sgns_naive(center_vec, context_vec, negative_vecs):
+    v = np.asarray(center_vec, dtype=float)
+    with np.errstate(over="ignore", divide="ignore"):
+        sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731 - overflows to 0 for large negative x: -log(0) = inf
+        return float(-np.log(sig(context_vec @ v)) - np.log(sig(-(np.asarray(negative_vecs) @ v))).sum())
+
+
+def _sgns_negates_in_place(center_vec, context_vec, negative_vecs):
+    negative_vecs *= -1  # changes the caller's array
+    v = np.asarray(center_vec, dtype=float)
+    return float(np.logaddexp(0, -(context_vec @ v)) + np.logaddexp(0, -(negative_vecs @ v)).sum())
+
+
+def _sgns_as_array(center_vec, context_vec, negative_vecs):
+    return np.array([_sgns_loss(center_vec, context_vec, negative_vecs)])
+
+
 def _sgns_cases() -> list[Case]:
     rng = np.random.default_rng(3)
     cases = [
@@ -68,6 +85,9 @@ def _sgns_cases() -> list[Case]:
                           label=f"random vectors, C={dim}, K={k}"))
     cases.append(Case((np.array([30.0, 0.0]), np.array([-2.0, 0.0]), np.array([[1.0, 0.0]])),
                       label="large scores (the positive score is -60): take care not to overflow"))
+    cases.append(Case((np.array([40.0, 0.0]), np.array([-20.0, 0.0]), np.array([[20.0, 0.0], [-1.0, 0.0]])),
+                      label="very large scores (-800 for the context word, +800 for a noise word): "
+                            "exp(800) overflows, so -log(sigmoid(x)) computed naively gives inf"))
     return cases
 
 
@@ -75,13 +95,17 @@ register(Exercise(
     name="neural.sgns_loss",
     cases=_sgns_cases(),
     oracle=_sgns_loss,
+    nudge="Sum -log σ(u_o·v) and -log σ(-u_k·v) over the noise words, with a form of -log σ that cannot overflow.",
     hint="The loss of one pair is -log σ(u_o·v_c) - Σ_k log σ(-u_k·v_c): the context word's score should be "
          "high, each noise word's score low (note the minus inside σ), and the noise terms are summed, not "
          "averaged. Return one float. np.logaddexp(0, -x) computes -log σ(x) without overflow.",
     wrong_answers={"no minus sign inside σ for the noise words": _sgns_no_minus_on_noise,
                    "noise terms averaged instead of summed": _sgns_mean_over_noise,
                    "only the positive pair": _sgns_positive_only,
-                   "softmax over the context and noise words": _sgns_full_softmax},
+                   "softmax over the context and noise words": _sgns_full_softmax,
+                   "naive -log(sigmoid(x)): inf at large scores": _sgns_naive,
+                   "changes its input (negates negative_vecs in place)": _sgns_negates_in_place,
+                   "returns an array of one number, not a float": _sgns_as_array},
 ))
 
 # --- neural.context_windows ------------------------------------------------------------------
@@ -114,6 +138,20 @@ def _windows_no_padding(ids, n, pad_id):
     return out
 
 
+def _windows_pads_in_place(ids, n, pad_id):
+    ids[:0] = [pad_id] * (n - 1)  # changes the caller's list
+    return np.array([ids[t:t + n - 1] for t in range(len(ids) - n + 1)], dtype=np.int64).reshape(-1, n - 1)
+
+
+def _windows_float(ids, n, pad_id):
+    out = np.full((len(ids), n - 1), float(pad_id))  # a float array of ids
+    for t in range(len(ids)):
+        for j, s in enumerate(range(t - n + 1, t)):
+            if s >= 0:
+                out[t, j] = ids[s]
+    return out
+
+
 register(Exercise(
     name="neural.context_windows",
     cases=[
@@ -122,14 +160,18 @@ register(Exercise(
         Case(([4, 9], 4, 1), label="two ids, n=4, pad_id=1: shorter than the window"),
         Case(([3, 3, 8, 0, 5], 2, 7), label="n=2 (a bigram context, one column), pad_id=7"),
         Case((list(range(20, 40)), 4, 0), label="twenty ids, n=4, pad_id=0"),
+        Case(([6, 7, 8], 4, 1), label="three ids, n=4: as many ids as the window holds"),
     ],
+    nudge="Row t holds the n-1 ids BEFORE ids[t], oldest first, padded with pad_id; the result is an integer array.",
     oracle=_context_windows,
     hint="Row t holds the n-1 tokens *before* ids[t] (not ids[t] itself), oldest first, so that the model "
          "predicts ids[t] from it. Where a position would fall before the start of the list, use pad_id. "
          "The result has shape (len(ids), n-1) even when the list is shorter than the window.",
     wrong_answers={"window includes the token to predict": _windows_include_current,
                    "newest token first": _windows_newest_first, "pads with 0, not pad_id": _windows_pad_zero,
-                   "first n-1 rows left as padding only": _windows_no_padding},
+                   "first n-1 rows left as padding only": _windows_no_padding,
+                   "changes its input (pads the caller's list)": _windows_pads_in_place,
+                   "a float array of ids": _windows_float},
 ))
 
 # --- neural.cosine_most_similar --------------------------------------------------------------
@@ -169,6 +211,21 @@ def _similar_euclidean_unnormalised(matrix, words, word, k):
     return [words[i] for i in np.argsort(dist, kind="stable")[:k]]
 
 
+def _similar_normalises_in_place(matrix, words, word, k):
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)  # changes the caller's array
+    sims = matrix @ matrix[words.index(word)]
+    sims[words.index(word)] = -np.inf
+    return [words[i] for i in np.argsort(-sims, kind="stable")[:k]]
+
+
+def _similar_indices(matrix, words, word, k):
+    return [words.index(w) for w in _cosine_most_similar(matrix, words, word, k)]
+
+
+def _similar_array(matrix, words, word, k):
+    return np.array(_cosine_most_similar(matrix, words, word, k))
+
+
 _WORDS = ["king", "queen", "man", "woman", "paris", "france", "apple"]
 _MATRIX = np.array([[0.9, 0.8, 0.1], [0.85, 0.9, 0.2], [3.0, 0.5, 0.2], [0.3, 2.0, 0.2],
                     [0.1, 0.1, 1.0], [0.2, 0.1, 0.9], [5.0, 5.0, 5.0]])
@@ -184,6 +241,7 @@ def _similar_cases() -> list[Case]:
         Case((_MATRIX, _WORDS, "paris", 3), label="seven 3-D word vectors, 'paris', k=3"),
         Case((random_matrix, words, "w5", 5), label="40 random 8-D vectors of very different lengths, k=5"),
         Case((random_matrix, words, "w0", 1), label="40 random 8-D vectors, k=1"),
+        Case((_MATRIX, _WORDS, "apple", 6), label="seven words, 'apple', k=6: every other word"),
     ]
 
 
@@ -191,10 +249,14 @@ register(Exercise(
     name="neural.cosine_most_similar",
     cases=_similar_cases(),
     oracle=_cosine_most_similar,
+    nudge="Divide each dot product by BOTH vectors' lengths, leave the word itself out, and return a list of str.",
     hint="Cosine similarity is the dot product of the two vectors divided by both lengths, so a long vector "
          "(a frequent word, often) is not everyone's neighbour. Leave the word itself out, and return the k "
          "other words of highest cosine as a list of str, most similar first.",
     wrong_answers={"dot product without normalising": _similar_dot_product,
                    "the word itself is included": _similar_includes_itself,
-                   "Euclidean distance of unnormalised vectors": _similar_euclidean_unnormalised},
+                   "Euclidean distance of unnormalised vectors": _similar_euclidean_unnormalised,
+                   "changes its input (normalises the caller's matrix)": _similar_normalises_in_place,
+                   "returns indices, not words": _similar_indices,
+                   "returns a NumPy array, not a list": _similar_array},
 ))

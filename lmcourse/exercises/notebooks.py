@@ -3,7 +3,9 @@
 A code exercise in a chapter is a cell whose reference solution sits between `# BEGIN SOLUTION`
 and `# END SOLUTION` lines, followed (in the same cell or a later one) by a call
 `check("chapter.name", function)`. A student copy replaces each marked block with
-`raise NotImplementedError(...)`, drops `{solution}` blocks from the prose, and clears outputs.
+`raise NotImplementedError(...)`, drops `{solution}` blocks from the prose, drops every cell tagged
+`remove-student` (the cells that compute or assert an answer: "the measured answer to exercise N",
+"the check of exercise 1", by-hand answers), and clears outputs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+REMOVE_TAG = "remove-student"
 STUB = 'raise NotImplementedError("Exercise: write your solution here")'
 _CHECK_CALL = re.compile(r"""check\(\s*["']([\w.\-]+)["']\s*,\s*([A-Za-z_]\w*)\s*\)""")
 _FENCE_OPEN = re.compile(r"^(?P<fence>:{3,}|`{3,})\{solution")
@@ -45,7 +48,7 @@ def read_notebook(path: Path) -> dict:
         raise ValueError(f"{path} is not a valid notebook (JSON error: {error})") from None
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
@@ -101,10 +104,10 @@ def find_solutions(chapters: Path) -> list[SolutionCell]:
             continue
         cells = read_notebook(path)["cells"]
         for index, cell in enumerate(cells):
-            source = _source(cell)
+            source = cell_source(cell)
             if cell.get("cell_type") != "code" or BEGIN not in source:
                 continue
-            later = [_source(c) for c in cells[index:] if c.get("cell_type") == "code"][:2]
+            later = [cell_source(c) for c in cells[index:] if c.get("cell_type") == "code"][:2]
             match = next((m for text in later for m in _CHECK_CALL.finditer(text)), None)
             if match is None:
                 raise ValueError(f"{path}, cell {index}: a solution cell with no check(...) call after it")
@@ -113,10 +116,12 @@ def find_solutions(chapters: Path) -> list[SolutionCell]:
 
 
 def student_notebook(notebook: dict) -> dict:
-    """A copy of `notebook` with solutions replaced by stubs, solution prose removed, outputs cleared."""
+    """A copy of `notebook` with solutions replaced by stubs, solution prose and answer cells removed,
+    outputs cleared."""
     result = copy.deepcopy(notebook)
+    result["cells"] = [c for c in result["cells"] if REMOVE_TAG not in c.get("metadata", {}).get("tags", [])]
     for cell in result["cells"]:
-        source = _source(cell)
+        source = cell_source(cell)
         if cell.get("cell_type") == "code":
             cell["source"] = strip_solutions(source) if BEGIN in source else source
             cell["outputs"] = []

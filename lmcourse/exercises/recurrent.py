@@ -49,6 +49,18 @@ def _last_state_only(xs, h0, W_ih, W_hh, b):
     return _torch_rnn(xs, h0, W_ih, W_hh, b)[-1]
 
 
+def _updates_h0_in_place(xs, h0, W_ih, W_hh, b):
+    h, out = h0, []  # h is the caller's array: h[:] = ... overwrites h0
+    for x in np.asarray(xs, dtype=float):
+        h[:] = np.tanh(np.asarray(W_ih) @ x + np.asarray(W_hh) @ h + np.asarray(b))
+        out.append(h.copy())
+    return np.stack(out)
+
+
+def _list_of_states(xs, h0, W_ih, W_hh, b):
+    return list(_torch_rnn(xs, h0, W_ih, W_hh, b))
+
+
 def _rnn_cases() -> list[Case]:
     rng = np.random.default_rng(3)
     cases = [Case((np.array([[1.0], [0.0], [-1.0]]), np.array([0.5]), np.array([[1.0]]), np.array([[0.5]]),
@@ -63,10 +75,13 @@ register(Exercise(
     name="recurrent.rnn_forward",
     cases=_rnn_cases(),
     oracle=_torch_rnn,
-    hint="Start from h = h0. For each x_t in order: h = tanh(W_ih @ x_t + W_hh @ h + b), and keep every h. "
+    nudge="Start from h0, apply h = tanh(W_ih x_t + W_hh h + b) at every step, and stack all T states into one array.",
+    hint="Start from h = h0 (a copy: do not change the input). For each x_t in order: h = tanh(W_ih @ x_t + W_hh @ h + b), and keep every h. "
          "Return the kept states stacked into an array of shape (T, H): one row per time step.",
     wrong_answers={"starts from zeros instead of h0": _zero_start, "uses W_hh transposed": _transposed_recurrence,
-                   "forgets the tanh": _no_tanh, "returns only the last state": _last_state_only},
+                   "forgets the tanh": _no_tanh, "returns only the last state": _last_state_only,
+                   "changes its input (updates h0 in place)": _updates_h0_in_place,
+                   "returns a list of states, not one (T, H) array": _list_of_states},
 ))
 
 # --- recurrent.clip_by_global_norm ------------------------------------------------------------
@@ -99,6 +114,26 @@ def _elementwise(grads, max_norm):
     return [np.clip(np.asarray(g, dtype=float), -max_norm, max_norm) for g in grads], norm
 
 
+def _clips_in_place(grads, max_norm):
+    norm = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
+    if norm > max_norm:
+        for g in grads:
+            g *= max_norm / norm  # changes the caller's arrays, as torch's clip_grad_norm_ does
+    return grads, norm
+
+
+def _norm_as_array(grads, max_norm):
+    clipped, norm = _torch_clip(grads, max_norm)
+    return clipped, np.array(norm)
+
+
+def _divides_by_zero_norm(grads, max_norm):
+    norm = float(np.sqrt(sum(np.sum(np.square(g)) for g in grads)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = min(1.0, max_norm / norm) if norm != 0 else np.float64(max_norm) / np.float64(norm)
+    return [np.asarray(g, dtype=float) * scale for g in grads], norm
+
+
 def _clip_cases() -> list[Case]:
     rng = np.random.default_rng(5)
     return [
@@ -107,6 +142,8 @@ def _clip_cases() -> list[Case]:
         Case(([rng.normal(size=(3, 4)) * 10, rng.normal(size=5)], 2.5), label="two random tensors, large norm"),
         Case(([np.array([0.1, -0.2]), np.array([5.0]), np.array([[0.0, 0.0]])], 3.0),
              label="one large entry among small ones"),
+        Case(([np.zeros(3), np.zeros((2, 2))], 1.0), label="all gradients zero (norm 0): nothing to scale"),
+        Case(([np.array([3.0, 4.0])], 5.0), label="norm exactly max_norm: unchanged"),
     ]
 
 
@@ -114,10 +151,14 @@ register(Exercise(
     name="recurrent.clip_by_global_norm",
     cases=_clip_cases(),
     oracle=_torch_clip,
+    nudge="One norm over ALL the arrays together; scale every array by max_norm / norm only if the norm is larger.",
     hint="Compute ONE norm over all gradients together, sqrt(sum of every squared entry of every array). "
          "If it exceeds max_norm, multiply every array by max_norm / norm; otherwise leave them as they are. "
-         "Return (the list of arrays, the norm before clipping).",
+         "Return new arrays, not the inputs scaled in place, and the norm as a float: (list of arrays, norm).",
     wrong_answers={"clips each tensor on its own": _per_tensor, "rescales even below the limit": _always_rescale,
-                   "clips each entry": _elementwise},
+                   "clips each entry": _elementwise,
+                   "changes its input (scales the caller's arrays in place)": _clips_in_place,
+                   "returns the norm as a NumPy array": _norm_as_array,
+                   "divides by a zero norm": _divides_by_zero_norm},
     rel_tol=1e-5,
 ))

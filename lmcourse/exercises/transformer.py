@@ -45,12 +45,13 @@ def _parts(V: int, L: int, C: int, N: int, r: int, tied: bool) -> dict[str, int]
             "final_norm": 2 * C, "output_weights": 0 if tied else V * C, "output_bias": V}
 
 
-def _wrong(drop: tuple[str, ...] = (), double_tied: bool = False):
+def _wrong(drop: tuple[str, ...] = (), double_tied: bool = False, fixed_ratio: bool = False, as_float: bool = False):
     def count(vocab_size, context_length, emb_dim, num_layers, mlp_ratio=4, tie_weights=False):
-        parts = _parts(vocab_size, context_length, emb_dim, num_layers, mlp_ratio, tie_weights)
+        parts = _parts(vocab_size, context_length, emb_dim, num_layers, 4 if fixed_ratio else mlp_ratio, tie_weights)
         if double_tied:
             parts["output_weights"] = vocab_size * emb_dim
-        return sum(v for k, v in parts.items() if k not in drop)
+        total = sum(v for k, v in parts.items() if k not in drop)
+        return float(total) if as_float else total
     return count
 
 
@@ -79,7 +80,11 @@ register(Exercise(
                    "forgets the LayerNorms": _wrong(("block_norms", "final_norm")),
                    "counts the tied matrix twice": _wrong(double_tied=True),
                    "forgets the position table": _wrong(("positions",)),
-                   "forgets the final LayerNorm": _wrong(("final_norm",))},
+                   "forgets the final LayerNorm": _wrong(("final_norm",)),
+                   "ignores mlp_ratio (always 4)": _wrong(fixed_ratio=True),
+                   "returns a float, not an int": _wrong(as_float=True)},
+    nudge="Add up every part: embeddings, positions, each block's LayerNorms, projections and MLP with biases, "
+          "the final LayerNorm, the output layer; an int.",
     rel_tol=0.0,  # an exact count
     abs_tol=0.0,
 ))
@@ -106,6 +111,15 @@ def _ln_axis0(x, gain, bias, eps=1e-5):
 def _ln_eps_outside(x, gain, bias, eps=1e-5):
     x = np.asarray(x, dtype=float)
     return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + eps) * gain + bias
+
+
+def _ln_in_place(x, gain, bias, eps=1e-5):
+    x -= x.mean(-1, keepdims=True)  # changes the caller's array
+    return x / np.sqrt(x.var(-1, keepdims=True) + eps) * gain + bias
+
+
+def _ln_ignores_eps(x, gain, bias, eps=1e-5):
+    return _torch_layer_norm(x, gain, bias)
 
 
 def _ln_swapped(x, gain, bias, eps=1e-5):
@@ -136,7 +150,10 @@ register(Exercise(
          "not C - 1 (np.var's default). keepdims=True keeps the shapes broadcastable. Finally scale by gain and "
          "shift by bias, elementwise.",
     wrong_answers={"unbiased variance (ddof=1)": _ln_unbiased, "normalises over axis 0": _ln_axis0,
-                   "eps added to the standard deviation": _ln_eps_outside, "gain and bias swapped": _ln_swapped},
+                   "eps added to the standard deviation": _ln_eps_outside, "gain and bias swapped": _ln_swapped,
+                   "changes its input (subtracts the mean in place)": _ln_in_place,
+                   "ignores the eps argument (always 1e-5)": _ln_ignores_eps},
+    nudge="Normalise along the LAST axis with the biased variance and eps inside the square root, then scale and shift.",
     rel_tol=1e-5,
     abs_tol=1e-7,
 ))

@@ -15,6 +15,8 @@ and the context-extension tricks for RoPE (position interpolation, NTK-aware sca
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -145,6 +147,9 @@ class RotaryEmbedding(nn.Module):
         _check_positive_int("head_dim", head_dim, even=True)
         _inverse_frequencies(head_dim, base)  # checks base
         self.head_dim, self.base = head_dim, base
+        # The last table used, kept because every layer (queries and keys) asks for the same one
+        # within a forward pass: (length, offset, device, dtype) -> (cos, sin). Not a buffer.
+        self._last: tuple[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def cos_sin(self, length: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``cos`` and ``sin`` of the angles for positions ``offset .. offset + length - 1``, each
@@ -164,9 +169,18 @@ class RotaryEmbedding(nn.Module):
                              f"head split, got shape {tuple(x.shape)}")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ValueError(f"offset must be a non-negative int, got {offset!r}")
-        # Angles in float64 on the CPU, so that far positions keep their precision on any device.
-        cos, sin = (t.to(device=x.device, dtype=x.dtype) for t in self.cos_sin(x.shape[-2], offset))
+        cos, sin = self._table(x.shape[-2], offset, x.device, x.dtype)
         return x * cos + _rotate_half(x) * sin  # (..., T, D) * (T, D) -> (..., T, D)
+
+    def _table(self, length: int, offset: int, device: torch.device, dtype: torch.dtype
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`cos_sin` on `device` in `dtype`, reused while the same table is asked for again.
+        Angles are taken in float64 on the CPU, so far positions keep their precision on any device."""
+        key = (length, offset, device, dtype)
+        if self._last is None or self._last[0] != key:
+            cos, sin = (t.to(device=device, dtype=dtype) for t in self.cos_sin(length, offset))
+            self._last = (key, (cos, sin))
+        return self._last[1]
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, base={self.base}"

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +43,14 @@ import torch
 from torch import nn
 
 from lmcourse.attention import KVCache, MultiHeadAttention, from_scratch_attention
+from lmcourse.decoding import DecodingSettings, next_token
 from lmcourse.layers import MLP  # re-exported: it lived here before
 from lmcourse.neural import NeuralLM, check_output_layer, check_sizes, check_tokens
 from lmcourse.positions import LearnedPositions, RotaryEmbedding, SinusoidalPositions
 from lmcourse.token_ids import check_batch_ids
 
-__all__ = ["TransformerConfig", "MLP", "Block", "TransformerLM", "POSITIONS", "GELU_APPROXIMATIONS"]
+__all__ = ["TransformerConfig", "MLP", "PreNormBlock", "Block", "DecoderLM", "TransformerLM", "POSITIONS",
+           "GELU_APPROXIMATIONS"]
 
 POSITIONS = ("learned", "sinusoidal", "rotary")
 GELU_APPROXIMATIONS = ("none", "tanh")  # nn.GELU's `approximate`: exact erf, or GPT-2's tanh formula
@@ -113,17 +116,16 @@ class TransformerConfig:
         return cls(vocab_size=vocab_size, **{**fields, **overrides})
 
 
-class Block(nn.Module):
-    """One pre-LayerNorm Transformer block: causal self-attention and an MLP, each in a residual."""
+class PreNormBlock(nn.Module):
+    """The pre-norm residual wiring every decoder of the book shares, given its four parts:
+    ``x + drop(attn(norm_attn(x)))``, then ``x + drop(mlp(norm_mlp(x)))``. :class:`Block` (GPT) and
+    :class:`lmcourse.llama.LlamaBlock` differ only in the parts they pass in."""
 
-    def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
+    def __init__(self, ln_attn: nn.Module, attn: MultiHeadAttention, ln_mlp: nn.Module, mlp: nn.Module,
+                 dropout: float) -> None:
         super().__init__()
-        c = config
-        self.ln_attn = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
-        self.attn = MultiHeadAttention(c.emb_dim, c.num_heads, causal=True, fused=c.fused, rotary=rotary)
-        self.ln_mlp = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
-        self.mlp = MLP(c.emb_dim, c.mlp_ratio * c.emb_dim, approximate=c.gelu_approximate)
-        self.drop = nn.Dropout(c.dropout)
+        self.ln_attn, self.attn, self.ln_mlp, self.mlp = ln_attn, attn, ln_mlp, mlp
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False, cache: KVCache | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -136,54 +138,32 @@ class Block(nn.Module):
         return (x, weights) if return_weights else x
 
 
-class TransformerLM(NeuralLM):
-    """A decoder-only Transformer language model (GPT-style, pre-LayerNorm, GELU).
+class Block(PreNormBlock):
+    """One pre-LayerNorm Transformer block: causal self-attention and a GELU MLP, each in a residual."""
 
-    >>> model = TransformerLM(TransformerConfig.tiny(vocab_size=10))
-    >>> x = torch.tensor([[1, 2], [3, 4], [5, 6]])  # (T=3, B=2)
-    >>> logp, state = model.log_probs(x)
-    >>> logp.shape, state.shape  # state: the tokens read so far (up to context_length - 1)
-    (torch.Size([3, 2, 10]), torch.Size([3, 2]))
+    def __init__(self, config: TransformerConfig, rotary: RotaryEmbedding | None = None) -> None:
+        c = config
+        super().__init__(
+            ln_attn=nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps),
+            attn=MultiHeadAttention(c.emb_dim, c.num_heads, causal=True, fused=c.fused, rotary=rotary),
+            ln_mlp=nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps),
+            mlp=MLP(c.emb_dim, c.mlp_ratio * c.emb_dim, approximate=c.gelu_approximate),
+            dropout=c.dropout)
+
+
+class DecoderLM(NeuralLM):
+    """What every decoder-only Transformer of the book shares (:class:`TransformerLM`, GPT, Llama):
+    the stack read batch first (:meth:`hidden_states`), the time-first protocol of
+    :mod:`lmcourse.train` (:meth:`features`), batch-first logits (``model(ids)``), attention maps, and
+    generation with a KV cache (:meth:`next_tokens`, driven by :meth:`NeuralLM.generate`).
+
+    A subclass builds ``embedding``, ``positions`` (or None, for rotary positions inside attention),
+    ``drop``, ``blocks`` (each called as ``block(x, return_weights=..., cache=...)``), ``ln_final`` and
+    ``decoder``, and sets ``transformer_config``: any config with ``vocab_size``, ``context_length``
+    and ``num_layers``.
     """
 
-    def __init__(self, config: TransformerConfig) -> None:
-        super().__init__()
-        if not isinstance(config, TransformerConfig):
-            raise TypeError(f"TransformerLM needs a TransformerConfig, got {type(config).__name__}")
-        # `config` is what the reader passed (GPT replaces it with its GPTConfig); this class's own
-        # methods read `transformer_config`, so they never depend on a subclass's config fields.
-        self.config = self.transformer_config = c = config
-        self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
-        self.positions: nn.Module | None = None
-        rotary = None
-        if c.positions == "learned":
-            self.positions = LearnedPositions(c.context_length, c.emb_dim)
-        elif c.positions == "sinusoidal":
-            self.positions = SinusoidalPositions(c.context_length, c.emb_dim)
-        else:
-            rotary = RotaryEmbedding(c.head_dim)
-        self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.num_layers))
-        self.ln_final = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
-        self._build_output(c.emb_dim, c.vocab_size, c.adaptive_cutoffs)
-        if not c.output_bias:
-            self.decoder.bias = None  # logits = features @ W^T only
-        self._init_weights()
-        if c.tie_weights:
-            self.decoder.weight = self.embedding.weight  # one Parameter, (V, C)
-
-    def _init_weights(self) -> None:
-        """GPT-2's initialisation: N(0, 0.02) for matrices and embeddings, zero biases, and the
-        projections that write into the residual stream scaled by 1/sqrt(2 * num_layers), so the
-        stream's variance does not grow with depth."""
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)) and module is not self.adaptive:
-                nn.init.normal_(module.weight, std=0.02)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
-        for block in self.blocks:
-            for layer in (block.attn.out_proj, block.mlp.down):
-                nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.transformer_config.num_layers))
+    transformer_config: Any
 
     def hidden_states(self, ids: torch.Tensor, return_weights: bool = False,
                       cache: list[KVCache] | None = None
@@ -261,6 +241,101 @@ class TransformerLM(NeuralLM):
         finally:
             self.train(was_training)
         return weights
+
+    def forward(self, ids: torch.Tensor, cache: list[KVCache] | None = None) -> torch.Tensor:
+        """Next-token logits ``(B, T, V)`` after every position of `ids` ``(B, T)``.
+
+        With `cache` (from :meth:`new_cache`), `ids` continue the positions already cached."""
+        check_batch_ids("ids", ids, self.transformer_config.vocab_size)
+        if self.decoder is None:
+            raise ValueError("this model has an adaptive softmax, which gives log-probabilities, not "
+                             "logits: use model.log_probs(inputs (T, B))")
+        return self.decoder(self.hidden_states(ids, cache=cache))  # (B, T, C) @ (C, V) -> (B, T, V)
+
+    def new_cache(self) -> list[KVCache]:
+        """An empty KV cache: one :class:`KVCache` per block."""
+        return [KVCache() for _ in self.blocks]
+
+    def _last_logits(self, ids: torch.Tensor, cache: list[KVCache] | None) -> torch.Tensor:
+        """Logits ``(B, V)`` after the last position of `ids` ``(B, T)``; the others are not projected."""
+        return self.decoder(self.hidden_states(ids, cache=cache)[:, -1])  # (B, C) @ (C, V) -> (B, V)
+
+    def next_tokens(self, ids: torch.Tensor, settings: DecodingSettings,
+                    generator: torch.Generator | None, use_cache: bool) -> Iterator[torch.Tensor]:
+        """The steps of :meth:`NeuralLM.generate`: :meth:`cached_steps` from logits, or, for an
+        adaptive softmax (log-probabilities only), NeuralLM's steps."""
+        if self.decoder is None:
+            return super().next_tokens(ids, settings, generator, use_cache)
+        return self.cached_steps(ids, settings, generator, use_cache)
+
+    def cached_steps(self, ids: torch.Tensor, settings: DecodingSettings,
+                     generator: torch.Generator | None, use_cache: bool) -> Iterator[torch.Tensor]:
+        """Yield the next token of every sequence ``(B,)``, step after step, without end.
+
+        Without the cache each step reads the last ``L`` tokens; with it, a step reads only the
+        newest token, until the window must slide (then it re-reads the window into a new cache:
+        learned positions are absolute, so cached keys are stale once the window moves)."""
+        L = self.transformer_config.context_length
+        cache: list[KVCache] | None = None
+        while True:
+            if cache is not None and len(cache[0]) < L:  # room for one more position
+                logits = self._last_logits(ids[:, -1:], cache)  # (B, 1) -> (B, V)
+            else:
+                cache = self.new_cache() if use_cache else None
+                logits = self._last_logits(ids[:, -L:], cache)  # (B, min(T, L)) -> (B, V)
+            token = next_token(logits, ids, settings, generator)  # (B,)
+            yield token
+            ids = torch.cat([ids, token[:, None]], dim=1)  # (B, T) -> (B, T + 1)
+
+
+class TransformerLM(DecoderLM):
+    """A decoder-only Transformer language model (GPT-style, pre-LayerNorm, GELU).
+
+    >>> model = TransformerLM(TransformerConfig.tiny(vocab_size=10))
+    >>> x = torch.tensor([[1, 2], [3, 4], [5, 6]])  # (T=3, B=2)
+    >>> logp, state = model.log_probs(x)
+    >>> logp.shape, state.shape  # state: the tokens read so far (up to context_length - 1)
+    (torch.Size([3, 2, 10]), torch.Size([3, 2]))
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        if not isinstance(config, TransformerConfig):
+            raise TypeError(f"TransformerLM needs a TransformerConfig, got {type(config).__name__}")
+        # `config` is what the reader passed (GPT replaces it with its GPTConfig); this class's own
+        # methods read `transformer_config`, so they never depend on a subclass's config fields.
+        self.config = self.transformer_config = c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.emb_dim)
+        self.positions: nn.Module | None = None
+        rotary = None
+        if c.positions == "learned":
+            self.positions = LearnedPositions(c.context_length, c.emb_dim)
+        elif c.positions == "sinusoidal":
+            self.positions = SinusoidalPositions(c.context_length, c.emb_dim)
+        else:
+            rotary = RotaryEmbedding(c.head_dim)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c, rotary) for _ in range(c.num_layers))
+        self.ln_final = nn.LayerNorm(c.emb_dim, eps=c.layer_norm_eps)
+        self._build_output(c.emb_dim, c.vocab_size, c.adaptive_cutoffs)
+        if not c.output_bias:
+            self.decoder.bias = None  # logits = features @ W^T only
+        self._init_weights()
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight  # one Parameter, (V, C)
+
+    def _init_weights(self) -> None:
+        """GPT-2's initialisation: N(0, 0.02) for matrices and embeddings, zero biases, and the
+        projections that write into the residual stream scaled by 1/sqrt(2 * num_layers), so the
+        stream's variance does not grow with depth."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)) and module is not self.adaptive:
+                nn.init.normal_(module.weight, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            for layer in (block.attn.out_proj, block.mlp.down):
+                nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * self.transformer_config.num_layers))
 
     def extra_repr(self) -> str:
         return f"{dataclasses.asdict(self.config)}"

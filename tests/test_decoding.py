@@ -247,7 +247,7 @@ def test_greedy_generate_text_is_the_argmax_chain(model):
     (dict(max_tokens=0), ValueError, "max_tokens must be an int >= 1"),
     (dict(stop=""), ValueError, "stop must be None, a non-empty string"),
     (dict(tokenizer=object()), TypeError, "tokenizer must have encode"),
-    (dict(model="gpt2"), TypeError, "model must be an lmcourse.gpt.GPT"),
+    (dict(model="gpt2"), TypeError, "model must be a decoder of the book"),
 ])
 def test_generate_text_errors(model, kwargs, error, match):
     args = dict(prompt="abc", model=model, tokenizer=CharTokenizer()) | kwargs

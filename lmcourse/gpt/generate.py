@@ -1,5 +1,6 @@
 """Text in, text out: :func:`generate_text`, with the parameters of hosted completion APIs
-(Chapter 6). :meth:`lmcourse.gpt.model.GPT.generate` does the same for token ids.
+(Chapter 6), for any decoder of the book (GPT, and Chapter 7's Llama holding SmolLM2).
+``model.generate`` does the same for token ids.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import torch
 from lmcourse._checks import check_int
 from lmcourse._torch import eval_mode, model_device
 from lmcourse.decoding import DecodingSettings, seeded_generator
-from lmcourse.gpt.model import GPT
 from lmcourse.token_ids import check_batch_ids
+from lmcourse.transformer import DecoderLM
 
 __all__ = ["Completion", "generate_text"]
 
@@ -28,8 +29,9 @@ class Completion:
 
 
 def _check_call(prompt: Any, model: Any, tokenizer: Any, max_tokens: Any, n: Any) -> None:
-    if not isinstance(model, GPT):
-        raise TypeError(f"model must be an lmcourse.gpt.GPT, got {type(model).__name__}")
+    if not isinstance(model, DecoderLM):
+        raise TypeError(f"model must be a decoder of the book (lmcourse.gpt.GPT, lmcourse.llama.Llama), "
+                        f"got {type(model).__name__}")
     if not (callable(getattr(tokenizer, "encode", None)) and callable(getattr(tokenizer, "decode", None))):
         raise TypeError(f"tokenizer must have encode(str) -> list[int] and decode(list[int]) -> str, got "
                         f"{type(tokenizer).__name__}")
@@ -49,17 +51,17 @@ def _check_stop(stop: Any) -> list[str]:
     return list(stops)
 
 
-def _prompt_batch(prompt: str, model: GPT, tokenizer: Any, n: int) -> torch.Tensor:
+def _prompt_batch(prompt: str, model: DecoderLM, tokenizer: Any, n: int) -> torch.Tensor:
     """The prompt's ids, `n` times: ``(n, P)``, on the model's device."""
     ids = list(tokenizer.encode(prompt))
-    L = model.config.context_length
+    L = model.transformer_config.context_length
     if not ids:
         raise ValueError(f"the tokenizer turned the prompt {prompt!r:.40} into no tokens; give a longer prompt")
     if len(ids) > L:
         raise ValueError(f"the prompt is {len(ids)} tokens long, but the model reads at most "
                          f"context_length={L} tokens; shorten the prompt by {len(ids) - L} tokens")
     batch = torch.tensor([ids] * n, dtype=torch.long, device=model_device(model))  # (n, P)
-    check_batch_ids("ids", batch, model.config.vocab_size)
+    check_batch_ids("ids", batch, model.transformer_config.vocab_size)
     return batch
 
 
@@ -72,7 +74,7 @@ def _finished(text: str, stops: list[str], step: int, max_tokens: int) -> Comple
     return Completion(text, "length", step) if step == max_tokens else None
 
 
-def generate_text(prompt: str, *, model: GPT, tokenizer: Any, max_tokens: int = 64, temperature: float = 1.0,
+def generate_text(prompt: str, *, model: DecoderLM, tokenizer: Any, max_tokens: int = 64, temperature: float = 1.0,
                   top_p: float = 1.0, top_k: int | None = None, n: int = 1, stop: str | list[str] | None = None,
                   seed: int = 0, repetition_penalty: float = 1.0) -> list[Completion]:
     """`n` continuations of `prompt`, with the parameters of hosted completion APIs.
@@ -83,7 +85,7 @@ def generate_text(prompt: str, *, model: GPT, tokenizer: Any, max_tokens: int = 
     ``temperature=0`` is greedy. The `n` completions are sampled side by side with one generator
     seeded by `seed`, so the same call gives the same texts.
 
-    >>> from lmcourse.gpt.config import GPTConfig
+    >>> from lmcourse.gpt import GPT, GPTConfig
     >>> chars = "abc "
     >>> class Chars:
     ...     def encode(self, s): return [chars.index(c) for c in s]

@@ -1,5 +1,5 @@
-"""How well a model predicts: entropy, cross-entropy, perplexity, bits per character; and the
-classification scores used when a model is fine-tuned. Also `record`, which adds a model's
+"""How well a model predicts: entropy, cross-entropy, perplexity, bits per character, and a paired
+bootstrap interval for ranking two models on the same text; and the classification scores used when a model is fine-tuned. Also `record`, which adds a model's
 held-out result to the book's one comparison table, `data/results.csv`.
 
 Chapter 1 (Background) explains every quantity here; every later chapter records into the table.
@@ -22,10 +22,11 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
+from lmcourse._checks import check_positive_int
 from lmcourse._io import atomic_write_text
 
 __all__ = [
-    "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char",
+    "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "paired_bootstrap",
     "accuracy", "precision", "recall", "f1_score",
     "Result", "record", "load_results", "results_path", "results_table", "style_results", "chapter_order",
 ]
@@ -109,6 +110,40 @@ def bits_per_char(total_nll_nats: float, num_chars: int) -> float:
     if total_nll_nats < 0 or math.isnan(total_nll_nats):
         raise ValueError(f"total negative log-likelihood must be >= 0 nats, got {total_nll_nats}")
     return total_nll_nats / (math.log(2) * num_chars)
+
+
+def paired_bootstrap(nll_a: Sequence[float] | np.ndarray, nll_b: Sequence[float] | np.ndarray,
+                     num_chars: Sequence[int] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Bits per character of model a minus model b, with a paired bootstrap interval: (difference, low, high).
+
+    The text is cut into units (documents or paragraphs): ``nll_a[i]`` and ``nll_b[i]`` are the two
+    models' negative log-likelihoods of unit i in nats, ``num_chars[i]`` its characters. Each of
+    `resamples` resamples draws units with replacement, *the same units for both models*, so what
+    the units share (a hard paragraph is hard for both) cancels and the interval measures only how
+    consistently one model beats the other. The interval is the percentile one; an interval that
+    excludes 0 says the ranking is not an accident of which units were tested. Chapter 6 ranks its
+    GPT against a trigram with it. Left out: BCa corrections, units that depend on each other.
+
+    >>> paired_bootstrap([3.0, 5.0, 4.0], [2.0, 4.0, 3.0], [1, 1, 1])[0] * math.log(2)  # doctest: +ELLIPSIS
+    1.0...
+    """
+    a, b = np.asarray(nll_a, dtype=float), np.asarray(nll_b, dtype=float)
+    chars = np.asarray(num_chars, dtype=float)
+    if a.ndim != 1 or a.size == 0 or a.shape != b.shape or a.shape != chars.shape:
+        raise ValueError(f"nll_a, nll_b and num_chars must be 1-D, non-empty and of one length (one entry per "
+                         f"unit of text), got shapes {a.shape}, {b.shape} and {chars.shape}")
+    if np.any(chars < 0) or chars.sum() <= 0:
+        raise ValueError("num_chars must be >= 0 for every unit and add up to more than 0")
+    check_positive_int("resamples", resamples)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
+    diff = a - b  # (U,) what model a pays more than model b on each unit
+    picks = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))  # (R, U) unit ids
+    resampled = diff[picks].sum(axis=1) / np.maximum(chars[picks].sum(axis=1), 1) / math.log(2)  # (R,)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(diff.sum() / chars.sum() / math.log(2)), float(low), float(high)
 
 
 def _labels(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> tuple[list, list]:

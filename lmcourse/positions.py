@@ -6,8 +6,9 @@
 - rotary position embedding, RoPE (Su et al., 2021, RoFormer), which rotates queries and keys
   so that their dot product depends only on the distance between the two positions (LLaMA).
 
-RoPE uses the "rotate half" layout of GPT-NeoX and LLaMA: dimension i is paired with dimension
-i + D/2 (not with its neighbour i + 1 as in the paper), so it equals ``transformers``' LLaMA code.
+RoPE uses the "rotate half" layout of GPT-NeoX and ``transformers``' Llama: dimension i is paired
+with dimension i + D/2, not with its neighbour i + 1 as in the paper, Meta's original LLaMA code
+and llama.cpp. The two layouts are the same rotation with the dimensions of each head reordered.
 
 Left out: ALiBi (a bias on the scores instead of vectors), relative-position biases (T5),
 and the context-extension tricks for RoPE (position interpolation, NTK-aware scaling, YaRN).

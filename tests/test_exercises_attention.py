@@ -10,44 +10,43 @@ import numpy as np
 import pytest
 import torch
 
-from lmcourse.attention import scaled_dot_product_attention
+from lmcourse.attention import MultiHeadAttention, scaled_dot_product_attention
 from lmcourse.exercises import REGISTRY, evaluate, load_all
 from lmcourse.exercises.notebooks import SolutionCell
 from lmcourse.exercises.selftest import selftest_solution
+from lmcourse.minigpt import attention_head
 
 torch.set_num_threads(1)
 
 # The reader's expected code, one chapter cell each: (exercise, function name, cell source).
 REFERENCES = [
-    ("attention.attention_weights", "attention_weights", '''
+    ("attention.attend", "attend", '''
 import numpy as np
 
-def attention_weights(q, k, causal=False):
-    """Row-wise softmax(q k^T / sqrt(d)): q (L, d), k (S, d) -> (L, S)."""
+def attend(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(d)) v over the keys, blocked where mask is False: (..., L, dv)."""
     # BEGIN SOLUTION
-    scores = q @ k.T / np.sqrt(q.shape[-1])  # (L, d) @ (d, S) -> (L, S)
-    if causal:
-        allowed = np.tril(np.ones(scores.shape, dtype=bool))  # query i sees keys j <= i
-        scores = np.where(allowed, scores, -np.inf)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (..., L, d) @ (..., d, S) -> (..., L, S)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
     scores = scores - scores.max(axis=-1, keepdims=True)  # the largest score becomes 0: exp cannot overflow
     weights = np.exp(scores)
-    return weights / weights.sum(axis=-1, keepdims=True)
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ v  # (..., L, S) @ (..., S, dv) -> (..., L, dv)
     # END SOLUTION
 '''),
-    ("attention.split_heads", "split_heads", '''
-def split_heads(x, num_heads):
-    """(B, T, C) -> (B, H, T, D): head h gets dims h*D .. (h+1)*D - 1 of every position."""
+    ("attention.causal_head", "causal_head", '''
+import math
+
+import torch
+
+def causal_head(x, w_q, w_k, w_v):
+    """x (B, T, C), projections (D, C) -> (B, T, D)."""
     # BEGIN SOLUTION
-    B, T, C = x.shape
-    return x.view(B, T, num_heads, C // num_heads).transpose(1, 2)  # (B, T, H, D) -> (B, H, T, D)
-    # END SOLUTION
-'''),
-    ("attention.merge_heads", "merge_heads", '''
-def merge_heads(x):
-    """(B, H, T, D) -> (B, T, H*D), the inverse of split_heads."""
-    # BEGIN SOLUTION
-    B, H, T, D = x.shape
-    return x.transpose(1, 2).reshape(B, T, H * D)  # (B, T, H, D) -> (B, T, C)
+    q, k, v = x @ w_q.T, x @ w_k.T, x @ w_v.T  # (B, T, C) @ (C, D) -> (B, T, D)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, T, D) @ (B, D, T) -> (B, T, T)
+    T = x.shape[1]
+    allowed = torch.ones(T, T, dtype=torch.bool).tril()
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1) @ v
     # END SOLUTION
 '''),
     ("attention.sinusoidal_table", "sinusoidal_table", '''
@@ -101,64 +100,76 @@ def test_stub_message_is_friendly(cell):
 
 
 def test_no_max_subtraction_fails_only_where_scores_are_large():
-    wrong = REGISTRY["attention.attention_weights"].wrong_answers["no max subtraction (overflow)"]
-    report = evaluate("attention.attention_weights", wrong)
+    wrong = REGISTRY["attention.attend"].wrong_answers["no max subtraction (overflow)"]
+    report = evaluate("attention.attend", wrong)
     failed = [r.case.label for r in report.results if not r.passed]
     assert failed and all(label.startswith("large scores") for label in failed)
     assert "nan" in str(report)
 
 
 def test_wrong_shape_is_named():
-    text = str(evaluate("attention.attention_weights", lambda q, k, causal=False: _reference(
-        "attention.attention_weights")(q, k, causal).T))
-    assert "expected an array of shape (1, 3), got shape (3, 1)" in text
+    text = str(evaluate("attention.attend", lambda q, k, v, mask=None: _reference("attention.attend")(q, k, v, mask).T))
+    assert "expected an array of shape (1, 2), got shape (2, 1)" in text
+
+
+def test_off_by_one_mask_is_explained_by_a_nan_on_the_first_position():
+    wrong = REGISTRY["attention.causal_head"].wrong_answers["mask off by one: the diagonal excluded"]
+    text = str(evaluate("attention.causal_head", wrong))
+    assert "expected 1.0, got nan" in text and "Hint:" in text
+
+
+def test_changed_input_is_reported():
+    wrong = REGISTRY["attention.causal_head"].wrong_answers["changes its input (scales w_q in place)"]
+    assert "your function changed its input `w_q`" in str(evaluate("attention.causal_head", wrong))
 
 
 def test_torch_and_numpy_results_are_both_accepted():
-    def weights_in_torch(q, k, causal=False):
-        q, k = torch.as_tensor(q), torch.as_tensor(k)
-        scores = q @ k.T / q.shape[-1] ** 0.5
-        if causal:
-            scores = scores.masked_fill(~torch.ones_like(scores, dtype=torch.bool).tril(), float("-inf"))
-        return torch.softmax(scores, dim=-1)
+    def attend_in_torch(q, k, v, mask=None):
+        q, k, v = (torch.as_tensor(a) for a in (q, k, v))
+        scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores.masked_fill(~torch.as_tensor(mask), float("-inf"))
+        return torch.softmax(scores, dim=-1) @ v
 
-    def split_in_numpy(x, num_heads):
-        B, T, C = x.shape
-        return x.numpy().reshape(B, T, num_heads, C // num_heads).transpose(0, 2, 1, 3)
+    def head_in_numpy(x, w_q, w_k, w_v):
+        x, w_q, w_k, w_v = (a.numpy() for a in (x, w_q, w_k, w_v))
+        return _reference("attention.attend")(x @ w_q.T, x @ w_k.T, x @ w_v.T, np.tri(x.shape[1], dtype=bool))
 
     def table_in_torch(length, dim):  # float32, as torch computes by default
         angles = torch.arange(length)[:, None] / 10000 ** (torch.arange(0, dim, 2) / dim)
         return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(length, dim)
 
-    assert evaluate("attention.attention_weights", weights_in_torch).passed
-    assert evaluate("attention.split_heads", split_in_numpy).passed
+    assert evaluate("attention.attend", attend_in_torch).passed
+    assert evaluate("attention.causal_head", head_in_numpy).passed
     assert evaluate("attention.sinusoidal_table", table_in_torch).passed
-    assert evaluate("attention.merge_heads", lambda x: x.transpose(1, 2).flatten(2).numpy()).passed
-    as_list = str(evaluate("attention.merge_heads", lambda x: list(x.transpose(1, 2).flatten(2).numpy())))
-    assert "expected a NumPy array of shape (1, 2, 4), got a list" in as_list  # the statement asks for a tensor
 
 
 # --- the oracles agree with independent references -------------------------------------------
 
 
-def test_attention_oracle_equals_the_book_attention():
-    exercise = REGISTRY["attention.attention_weights"]
+def test_attend_oracle_equals_the_book_attention():
+    exercise = REGISTRY["attention.attend"]
     for case in exercise.cases:
-        q, k = (torch.as_tensor(a) for a in case.args)
-        _, weights = scaled_dot_product_attention(q, k, k, is_causal=case.kwargs.get("causal", False),
-                                                  return_weights=True)
-        np.testing.assert_allclose(exercise.expected(case), weights.numpy(), rtol=1e-12, atol=1e-15)
-    hand = exercise.expected(exercise.cases[0])
-    np.testing.assert_allclose(hand, [[0.7679, 0.0454, 0.1867]], atol=1e-4)
+        q, k, v = (torch.as_tensor(a) for a in case.args)
+        mask = case.kwargs.get("mask")
+        out = scaled_dot_product_attention(q, k, v, mask=None if mask is None else torch.as_tensor(mask))
+        np.testing.assert_allclose(exercise.expected(case), out.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(exercise.expected(exercise.cases[0]), [[0.9546, 0.2321]], atol=1e-4)  # exercise 1
+    np.testing.assert_allclose(exercise.expected(exercise.cases[1]), [[1.0, 0.0]])  # only v1 allowed
 
 
-def test_split_oracle_cuts_each_vector_into_consecutive_pieces_and_merge_inverts_it():
-    for case in REGISTRY["attention.split_heads"].cases:
-        x, H = case.args
-        pieces = torch.stack(x.split(x.shape[-1] // H, dim=-1), dim=1)  # H x (B, T, D) -> (B, H, T, D)
-        split = REGISTRY["attention.split_heads"].expected(case)
-        np.testing.assert_array_equal(split, pieces.numpy())
-        np.testing.assert_array_equal(REGISTRY["attention.merge_heads"].oracle(torch.as_tensor(split)), x.numpy())
+def test_head_oracle_equals_multi_head_attention_and_the_teaching_head():
+    exercise = REGISTRY["attention.causal_head"]
+    for case in exercise.cases:
+        x, w_q, w_k, w_v = case.args
+        np.testing.assert_allclose(exercise.expected(case), attention_head(x, w_q, w_k, w_v).numpy(), atol=1e-12)
+        D, C = w_q.shape
+        if D == C:  # one head of the production module, with no biases and the identity as output projection
+            mha = MultiHeadAttention(C, 1, causal=True, bias=False).double()
+            with torch.no_grad():
+                mha.in_proj.weight.copy_(torch.cat([w_q, w_k, w_v]))
+                mha.out_proj.weight.copy_(torch.eye(C, dtype=torch.float64))
+                np.testing.assert_allclose(exercise.expected(case), mha(x).numpy(), atol=1e-12)
 
 
 def test_sinusoidal_oracle_is_float64_and_leaves_the_default_dtype():
@@ -169,11 +180,3 @@ def test_sinusoidal_oracle_is_float64_and_leaves_the_default_dtype():
     np.testing.assert_allclose(table[:, 0::2], np.sin(p / 10000 ** (2 * i / 64)), atol=1e-12)
     np.testing.assert_allclose(table[:, 1::2], np.cos(p / 10000 ** (2 * i / 64)), atol=1e-12)
     assert torch.get_default_dtype() == torch.float32
-
-
-def test_oracles_leave_the_global_random_stream_alone():
-    torch.manual_seed(0)
-    expected = torch.rand(3)
-    torch.manual_seed(0)
-    REGISTRY["attention.split_heads"].oracle(torch.zeros(1, 2, 6), 3)  # builds a MultiHeadAttention
-    assert torch.equal(torch.rand(3), expected)

@@ -195,3 +195,38 @@ def test_record_from_several_writers_at_once_keeps_every_row(tmp_path):
     with ThreadPoolExecutor(max_workers=4) as pool:  # each record() opens its own lock file: flock excludes
         list(pool.map(record_many, [0, 100, 200, 300]))
     assert len(metrics.load_results(path)) == 100
+
+
+def test_paired_bootstrap_difference_and_interval():
+    rng = np.random.default_rng(1)
+    chars = rng.integers(50, 500, size=200)
+    hard = rng.gamma(2.0, 1.0, size=200) * chars  # units differ a lot in difficulty ...
+    better = hard * 0.97  # ... and one model is 3% better on every one of them
+    diff, low, high = metrics.paired_bootstrap(hard, better, chars)
+    assert diff == pytest.approx((hard - better).sum() / chars.sum() / math.log(2))
+    assert 0 < low < diff < high
+    # pairing cancels the units' difficulty: the interval is far narrower than the spread of either model
+    unpaired = [metrics.bits_per_char(hard[i].sum(), chars[i].sum())
+                for i in rng.integers(0, 200, size=(500, 200))]
+    assert high - low < 0.2 * (np.percentile(unpaired, 97.5) - np.percentile(unpaired, 2.5))
+
+
+def test_paired_bootstrap_identical_models_and_seed():
+    nll, chars = [3.0, 1.0, 2.0], [10, 5, 7]
+    assert metrics.paired_bootstrap(nll, nll, chars) == (0.0, 0.0, 0.0)
+    a, b = [3.0, 1.0, 2.5, 4.0], [2.0, 1.5, 2.0, 3.0]
+    assert metrics.paired_bootstrap(a, b, [4] * 4, seed=3) == metrics.paired_bootstrap(a, b, [4] * 4, seed=3)
+    diff, low, high = metrics.paired_bootstrap(a, b, [4] * 4, confidence=0.5)
+    assert low <= diff <= high
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(nll_a=[1.0, 2.0], nll_b=[1.0], num_chars=[1, 1]), "of one length"),
+    (dict(nll_a=[], nll_b=[], num_chars=[]), "non-empty"),
+    (dict(nll_a=[1.0], nll_b=[1.0], num_chars=[0]), "add up to more than 0"),
+    (dict(nll_a=[1.0], nll_b=[1.0], num_chars=[1], resamples=0), "resamples must be a positive int"),
+    (dict(nll_a=[1.0], nll_b=[1.0], num_chars=[1], confidence=95), "confidence must be in"),
+])
+def test_paired_bootstrap_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.paired_bootstrap(**kw)

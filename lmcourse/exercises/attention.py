@@ -1,22 +1,23 @@
-"""Checkers for Chapter 4a (attention): the weights of scaled dot-product attention, splitting a
-``(B, T, C)`` tensor into heads and merging them back, and the sinusoidal position table.
+"""Checkers for Chapter 4a (attention): scaled dot-product attention written in NumPy, one causal
+self-attention head written in torch, and the sinusoidal position table.
 
-The oracles are trusted references, not the reader's formula restated: the weights come from
-``torch.nn.functional.scaled_dot_product_attention`` applied to the identity as values
-(``W @ I = W``), the head split cuts the channels into consecutive chunks stacked with ``torch.stack``
-(as :class:`lmcourse.attention.MultiHeadAttention` splits them), the merge concatenates the heads with
-``torch.cat``, and the table is :func:`lmcourse.positions.sinusoidal_positions`
-computed in float64.
+The oracles are trusted references, not the reader's formula restated: both attention exercises
+are answered by ``torch.nn.functional.scaled_dot_product_attention`` in float64 (its boolean
+``attn_mask`` has the book's convention, True where attention is allowed; the head's projections are
+``torch.nn.functional.linear``), and the table is :func:`lmcourse.positions.sinusoidal_positions`
+computed in float64. ``tests/test_exercises_attention.py`` checks the oracles against
+:class:`lmcourse.attention.MultiHeadAttention` and the teaching head of :mod:`lmcourse.minigpt`.
 
 >>> from lmcourse.exercises import evaluate
->>> _torch_attention_weights(np.array([[0.0, 2.0]]), _HAND_KEYS).round(3)  # the by-hand exercise
-array([[0.768, 0.045, 0.187]])
->>> evaluate("attention.split_heads", lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1)).passed
+>>> _torch_attend(np.array([[0.0, 2.0]]), _HAND_KEYS, _HAND_VALUES).round(3)  # the by-hand exercise
+array([[0.955, 0.232]])
+>>> evaluate("attention.causal_head", lambda x, w_q, w_k, w_v: x @ w_v.T).passed
 False
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -27,19 +28,18 @@ import torch.nn.functional as F
 from lmcourse.exercises.core import Case, Exercise, register
 from lmcourse.positions import sinusoidal_positions
 
-# --- attention.attention_weights -------------------------------------------------------------
+# --- attention.attend ------------------------------------------------------------------------
 
 
-def _torch_attention_weights(q: np.ndarray, k: np.ndarray, causal: bool = False) -> np.ndarray:
-    """softmax(q k^T / sqrt(d)) from torch's scaled_dot_product_attention, in float64: with the values V = I_S
-    the output W @ I is the weight matrix itself. (L, d), (S, d) -> (L, S)."""
-    q_t = torch.as_tensor(np.asarray(q, dtype=float))[None]  # (1, L, d)
-    k_t = torch.as_tensor(np.asarray(k, dtype=float))[None]  # (1, S, d)
-    identity = torch.eye(k_t.shape[1], dtype=torch.float64)[None]  # (1, S, S)
-    return F.scaled_dot_product_attention(q_t, k_t, identity, is_causal=causal)[0].numpy()  # (L, S)
+def _torch_attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """softmax(q k^T / sqrt(d)) v from torch's scaled_dot_product_attention, in float64:
+    q (..., L, d), k (..., S, d), v (..., S, dv), mask broadcastable to (..., L, S), True = allowed."""
+    q_t, k_t, v_t = (torch.as_tensor(np.asarray(a, dtype=float)) for a in (q, k, v))
+    allowed = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
+    return F.scaled_dot_product_attention(q_t, k_t, v_t, attn_mask=allowed).numpy()  # (..., L, dv)
 
 
-def _softmax_rows(scores: np.ndarray, axis: int = -1, stable: bool = True) -> np.ndarray:
+def _softmax(scores: np.ndarray, axis: int = -1, stable: bool = True) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # the wrong answers may overflow or meet -inf - -inf
         if stable:
             scores = scores - scores.max(axis=axis, keepdims=True)
@@ -47,198 +47,184 @@ def _softmax_rows(scores: np.ndarray, axis: int = -1, stable: bool = True) -> np
         return e / e.sum(axis=axis, keepdims=True)
 
 
-def _masked(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-    return scores if allowed is None else np.where(allowed, scores, -np.inf)
+def _attend_wrong(scale=lambda d: 1 / np.sqrt(d), axis=-1, stable=True, use_mask=True, invert_mask=False,
+                  mask_after=False, weights_only=False):
+    """Scaled dot-product attention with one typical slip, chosen by the arguments."""
+    def attend(q, k, v, mask=None):
+        q, k, v = (np.asarray(a, dtype=float) for a in (q, k, v))
+        scores = q @ np.swapaxes(k, -1, -2) * scale(q.shape[-1])  # (..., L, d) @ (..., d, S) -> (..., L, S)
+        allowed = None if mask is None or not use_mask else np.asarray(mask, dtype=bool) ^ invert_mask
+        if allowed is not None and not mask_after:
+            scores = np.where(allowed, scores, -np.inf)
+        weights = _softmax(scores, axis, stable)
+        if allowed is not None and mask_after:
+            weights = np.where(allowed, weights, 0.0)  # zeroed after the softmax: rows no longer sum to 1
+        return weights if weights_only else weights @ v  # (..., L, S) @ (..., S, dv) -> (..., L, dv)
+    return attend
 
 
-def _causal(L: int, S: int, causal: bool) -> np.ndarray | None:
-    return np.tril(np.ones((L, S), dtype=bool)) if causal else None
+def _attend_plain_transpose(q, k, v, mask=None):
+    q, k, v = (np.asarray(a, dtype=float) for a in (q, k, v))
+    scores = q @ k.T / np.sqrt(q.shape[-1])  # right for one sequence; for a batch k.T is (d, S, B)
+    weights = _softmax(scores if mask is None else np.where(mask, scores, -np.inf))
+    return weights @ v
 
 
-def _weights_no_scaling(q, k, causal=False):
-    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
-    return _softmax_rows(_masked(q @ k.T, _causal(len(q), len(k), causal)))
+def _attend_scales_in_place(q, k, v, mask=None):
+    q /= np.sqrt(q.shape[-1])  # changes the caller's array
+    return _attend_wrong(scale=lambda d: 1.0)(q, k, v, mask)
 
 
-def _weights_scaled_by_d(q, k, causal=False):
-    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
-    return _softmax_rows(_masked(q @ k.T / q.shape[1], _causal(len(q), len(k), causal)))
-
-
-def _weights_softmax_over_queries(q, k, causal=False):
-    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
-    return _softmax_rows(_masked(q @ k.T / np.sqrt(q.shape[1]), _causal(len(q), len(k), causal)), axis=0)
-
-
-def _weights_mask_ignored(q, k, causal=False):
-    return _torch_attention_weights(q, k, causal=False)
-
-
-def _weights_mask_transposed(q, k, causal=False):
-    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
-    allowed = np.triu(np.ones((len(q), len(k)), dtype=bool)) if causal else None
-    return _softmax_rows(_masked(q @ k.T / np.sqrt(q.shape[1]), allowed))
-
-
-def _weights_no_max_subtraction(q, k, causal=False):
-    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
-    return _softmax_rows(_masked(q @ k.T / np.sqrt(q.shape[1]), _causal(len(q), len(k), causal)), stable=False)
-
-
-def _weights_scales_in_place(q, k, causal=False):
-    q /= np.sqrt(q.shape[1])  # changes the caller's array
-    return _softmax_rows(_masked(q @ np.asarray(k).T, _causal(len(q), len(k), causal)))
+def _attend_as_lists(q, k, v, mask=None):
+    return _torch_attend(q, k, v, mask).tolist()
 
 
 _HAND_KEYS = np.array([[1.0, 1.0], [0.0, -1.0], [2.0, 0.0]])
+_HAND_VALUES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 
 
-def _attention_cases() -> list[Case]:
+def _attend_cases() -> list[Case]:
     rng = np.random.default_rng(4)
     hand_q = np.array([[0.0, 2.0]])
-    cases = [
-        Case((hand_q, _HAND_KEYS), label="the by-hand exercise: q=(0,2), keys (1,1), (0,-1), (2,0)"),
-        Case((hand_q, _HAND_KEYS), {"causal": True},
-             label="the by-hand exercise with causal=True: the only query, at position 0, sees key 0 alone"),
-        Case((rng.normal(size=(4, 3)), rng.normal(size=(4, 3))), label="L=S=4, d=3, random, not causal"),
-        Case((rng.normal(size=(5, 8)), rng.normal(size=(5, 8))), {"causal": True}, label="L=S=5, d=8, random, causal"),
-        Case((rng.normal(size=(3, 4)), rng.normal(size=(6, 4))), label="3 queries, 6 keys (L != S), not causal"),
-        Case((rng.normal(size=(3, 4)), rng.normal(size=(6, 4))), {"causal": True},
-             label="3 queries, 6 keys, causal: query i sees keys 0..i"),
-        Case((rng.normal(size=(6, 2)), rng.normal(size=(3, 2))), {"causal": True},
-             label="6 queries, 3 keys, causal: queries 2..5 see all three keys"),
+    n = rng.normal
+    padded = np.ones((2, 1, 5), dtype=bool)
+    padded[1, :, 3:] = False  # the second sequence has 3 real keys of 5
+    patterned = rng.random((4, 6)) < 0.5
+    patterned[:, 0] = True  # every query may see at least key 0
+    big_q, big_k = 20 + 0.1 * n(size=(4, 4)), 20 + 0.1 * n(size=(5, 4))  # scores about 800, differing by units
+    return [
+        Case((hand_q, _HAND_KEYS, _HAND_VALUES),
+             label="the by-hand exercise: q=(0,2), keys (1,1), (0,-1), (2,0), values (1,0), (0,1), (1,1)"),
+        Case((hand_q, _HAND_KEYS, _HAND_VALUES), {"mask": np.array([[True, False, False]])},
+             label="the by-hand exercise, only key 1 allowed: the output is v1"),
+        Case((n(size=(4, 3)), n(size=(4, 3)), n(size=(4, 2))), label="L=S=4, d=3, dv=2, random, no mask"),
+        Case((n(size=(5, 8)), n(size=(5, 8)), n(size=(5, 3))), {"mask": np.tril(np.ones((5, 5), dtype=bool))},
+             label="L=S=5, d=8, a causal mask (np.tril)"),
+        Case((n(size=(3, 4)), n(size=(6, 4)), n(size=(6, 1))), label="3 queries, 6 keys (L != S), dv=1"),
+        Case((n(size=(4, 2)), n(size=(6, 2)), n(size=(6, 3))), {"mask": patterned},
+             label="L=4, S=6, an irregular mask (each query sees key 0 and some others)"),
+        Case((n(size=(2, 4, 3)), n(size=(2, 5, 3)), n(size=(2, 5, 2))),
+             label="a batch: q (B=2, L=4, d=3), k (2, 5, 3), v (2, 5, 2), no mask"),
+        Case((n(size=(2, 4, 3)), n(size=(2, 5, 3)), n(size=(2, 5, 2))), {"mask": padded},
+             label="a batch with a padding mask (B=2, 1, S=5): the second sequence has 3 real keys"),
+        Case((big_q, big_k, n(size=(5, 2))),
+             label="large scores (about 800, differing by a few units): exp would overflow"),
+        Case((big_q, big_k[:4], n(size=(4, 2))), {"mask": np.tril(np.ones((4, 4), dtype=bool))},
+             label="large scores, L=S=4, a causal mask"),
     ]
-    # Scores near 800 that differ by a few units: ordinary weights, but exp(800) overflows.
-    big_q, big_k = 20 + 0.1 * rng.normal(size=(4, 4)), 20 + 0.1 * rng.normal(size=(5, 4))
-    cases.append(Case((big_q, big_k), label="large scores (about 800, differing by a few units): exp would overflow"))
-    cases.append(Case((big_q, big_k[:4]), {"causal": True}, label="large scores, L=S=4, causal"))
-    return cases
 
 
 register(Exercise(
-    name="attention.attention_weights",
-    cases=_attention_cases(),
-    oracle=_torch_attention_weights,
-    hint="The scores are q @ k.T divided by sqrt(d), where d is the size of each query: an (L, S) matrix, one row "
-         "per query. With causal=True, query i may only see keys j <= i: give every other score -inf, so that "
-         "its weight becomes 0 (np.tril of an (L, S) matrix of ones marks the allowed pairs). Then take the "
-         "softmax of each ROW (axis=-1), subtracting the row's maximum before np.exp so that large scores do "
-         "not overflow. Every row of the result sums to 1.",
-    wrong_answers={"no scaling by sqrt(d)": _weights_no_scaling, "scaled by d instead of sqrt(d)": _weights_scaled_by_d,
-                   "softmax over the queries (columns)": _weights_softmax_over_queries,
-                   "causal mask ignored": _weights_mask_ignored,
-                   "mask transposed (keys j >= i)": _weights_mask_transposed,
-                   "no max subtraction (overflow)": _weights_no_max_subtraction,
-                   "changes its input (scales q in place)": _weights_scales_in_place},
-    nudge="Scale q k^T by 1/sqrt(d), hide keys j > i when causal, and take a stable softmax of each ROW.",
+    name="attention.attend",
+    cases=_attend_cases(),
+    oracle=_torch_attend,
+    nudge="Check the scale 1/sqrt(d), that blocked scores become -inf BEFORE the softmax, and that the softmax "
+          "runs over the keys (the last axis) after subtracting each row's maximum.",
+    hint="The scores are q times k transposed, divided by sqrt(d) (d is the size of each query): an (..., L, S) "
+         "array, one row per query. For a batch, transpose only the last two axes of k (np.swapaxes(k, -1, -2)): "
+         "k.T reverses every axis. Where mask is False, set the score to -inf, so that its weight becomes exactly "
+         "0 and the other weights still sum to 1. Take the softmax of each ROW (over the keys, axis=-1), "
+         "subtracting the row's maximum before np.exp so that large scores do not overflow. The output is the "
+         "weights times v: (..., L, S) by (..., S, dv) gives (..., L, dv).",
+    wrong_answers={"no scaling by sqrt(d)": _attend_wrong(scale=lambda d: 1.0),
+                   "scaled by d instead of sqrt(d)": _attend_wrong(scale=lambda d: 1 / d),
+                   "softmax over the queries (axis -2)": _attend_wrong(axis=-2),
+                   "mask ignored": _attend_wrong(use_mask=False),
+                   "mask read the wrong way (True = blocked)": _attend_wrong(invert_mask=True),
+                   "mask applied after the softmax": _attend_wrong(mask_after=True),
+                   "no max subtraction (overflow)": _attend_wrong(stable=False),
+                   "returns the weights, not the output": _attend_wrong(weights_only=True),
+                   "k.T on a batch (reverses every axis)": _attend_plain_transpose,
+                   "changes its input (scales q in place)": _attend_scales_in_place,
+                   "returns nested lists, not an array": _attend_as_lists},
     rel_tol=1e-5,
     abs_tol=1e-8,
 ))
 
-# --- attention.split_heads and attention.merge_heads -----------------------------------------
+# --- attention.causal_head -------------------------------------------------------------------
 
 
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy()
+def _torch_causal_head(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor) -> np.ndarray:
+    """One causal self-attention head from torch's own functions: x (B, T, C), w_* (D, C) -> (B, T, D)."""
+    q, k, v = (F.linear(x, w) for w in (w_q, w_k, w_v))  # (B, T, C) -> (B, T, D)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy()  # (B, T, D)
 
 
-def _split_heads(x: torch.Tensor, num_heads: int) -> np.ndarray:
-    """Cut the last axis into H consecutive pieces and stack them as a head axis: (B, T, C) -> (B, H, T, D)
-    (the split of the book's MultiHeadAttention, written as chunk and stack rather than view and transpose)."""
-    return _as_numpy(torch.stack(torch.as_tensor(x).chunk(num_heads, dim=-1), dim=1))  # H x (B, T, D) -> (B, H, T, D)
+def _head_wrong(scale=lambda D, C: 1 / math.sqrt(D), diagonal=0, mask_after=False, use_mask=True, transposed=False,
+                dim=-1, project=lambda x, w: x @ w.T, swap_qk=False):
+    """A causal head with one typical slip, chosen by the arguments (the defaults give the right head)."""
+    def head(x, w_q, w_k, w_v):
+        q, k, v = (project(x, w) for w in (w_q, w_k, w_v))  # (B, T, D)
+        if swap_qk:
+            q, k = k, q
+        scores = q @ k.transpose(-2, -1) * scale(q.shape[-1], x.shape[-1])  # (B, T, D) @ (B, D, T) -> (B, T, T)
+        T = x.shape[1]
+        allowed = torch.ones(T, T, dtype=torch.bool).tril(diagonal)
+        allowed = allowed.T if transposed else allowed
+        if use_mask and not mask_after:
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        weights = torch.softmax(scores, dim=dim)
+        if use_mask and mask_after:
+            weights = weights.masked_fill(~allowed, 0.0)  # rows no longer sum to 1
+        return weights @ v  # (B, T, T) @ (B, T, D) -> (B, T, D)
+    return head
 
 
-def _split_reshape_only(x, num_heads):
-    B, T, C = x.shape
-    return x.reshape(B, num_heads, T, C // num_heads)
+def _head_scales_w_q_in_place(x, w_q, w_k, w_v):
+    w_q.mul_(1 / math.sqrt(w_q.shape[0]))  # folds the scale into the caller's weights
+    return _head_wrong(scale=lambda D, C: 1.0)(x, w_q, w_k, w_v)
 
 
-def _split_interleaved(x, num_heads):
-    B, T, C = x.shape
-    return x.reshape(B, T, C // num_heads, num_heads).permute(0, 3, 1, 2)  # head h gets dims h, h+H, ...
+def _head_with_weights(x, w_q, w_k, w_v):
+    out = _head_wrong()(x, w_q, w_k, w_v)
+    return out, None
 
 
-def _split_no_transpose(x, num_heads):
-    B, T, C = x.shape
-    return x.reshape(B, T, num_heads, C // num_heads)
+def _head_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(41)
 
+    def random(B: int, T: int, C: int, D: int, scale: float = 1.0) -> tuple:
+        return tuple(torch.randn(*shape, generator=gen, dtype=torch.float64) * s
+                     for shape, s in (((B, T, C), scale), ((D, C), 1.0), ((D, C), 1.0), ((D, C), 1.0)))
 
-def _numbered(*shape: int) -> torch.Tensor:
-    """A float64 tensor holding 0, 1, 2, ... so that every misplaced entry shows."""
-    return torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape(shape)
-
-
-def _split_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(4)
+    eye = torch.eye(2, dtype=torch.float64)
     return [
-        Case((_numbered(1, 2, 4), 2),
-             label="x = 0..7 as (B=1, T=2, C=4), 2 heads: head 0 gets dims 0-1, head 1 dims 2-3"),
-        Case((_numbered(1, 3, 4), 2), label="(B=1, T=3, C=4), 2 heads"),
-        Case((_numbered(2, 5, 12), 3), label="(B=2, T=5, C=12), 3 heads of size 4"),
-        Case((_numbered(2, 3, 6), 3), label="(B=2, T=3, C=6), 3 heads: T equals H"),
-        Case((_numbered(2, 4, 8), 1), label="(B=2, T=4, C=8), a single head"),
-        Case((torch.randn(3, 4, 8, generator=gen, dtype=torch.float64), 4), label="random (B=3, T=4, C=8), 4 heads"),
+        Case((torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], dtype=torch.float64), eye, eye, eye),
+             label="x = (1,0), (0,1), (1,1) as (B=1, T=3, C=2), all three projections the identity (D=2)"),
+        Case(random(2, 4, 6, 3), label="random x (B=2, T=4, C=6), projections (D=3, C=6)"),
+        Case(random(1, 5, 4, 4), label="random x (B=1, T=5, C=4), square projections (D = C = 4)"),
+        Case(random(3, 1, 3, 2), label="a single position (T=1): it can only read itself"),
+        Case(random(2, 6, 8, 2), label="random x (B=2, T=6, C=8), a narrow head (D=2)"),
+        Case(random(2, 7, 5, 3, scale=3.0), label="larger inputs (B=2, T=7, C=5, D=3): sharper weights"),
     ]
 
 
 register(Exercise(
-    name="attention.split_heads",
-    cases=_split_cases(),
-    oracle=_split_heads,
-    hint="Two steps. First cut the last axis C of each position's vector into H consecutive pieces of size "
-         "D = C / H, giving (B, T, H, D): piece h is dims h*D .. (h+1)*D - 1. Then swap the time and head axes "
-         "to get (B, H, T, D). A single reshape straight to (B, H, T, D) has the right shape but puts numbers "
-         "from different positions into one head.",
-    wrong_answers={"reshape to (B, H, T, D) without the transpose": _split_reshape_only,
-                   "heads interleaved (head h gets dims h, h+H, ...)": _split_interleaved,
-                   "returns (B, T, H, D): forgot to move the head axis": _split_no_transpose},
-    nudge="Cut each position's C numbers into H consecutive pieces first, then move the head axis before time.",
-))
-
-
-def _merge_heads(x: torch.Tensor) -> np.ndarray:
-    """Concatenate the heads' outputs side by side: (B, H, T, D) -> (B, T, H*D)."""
-    return _as_numpy(torch.cat(torch.as_tensor(x).unbind(1), dim=-1))  # H x (B, T, D) -> (B, T, H*D)
-
-
-def _merge_reshape_only(x):
-    B, H, T, D = x.shape
-    return x.reshape(B, T, H * D)
-
-
-def _merge_interleaved(x):
-    B, H, T, D = x.shape
-    return x.permute(0, 2, 3, 1).reshape(B, T, D * H)  # (B, T, D, H): dims of the heads interleaved
-
-
-def _merge_reversed_heads(x):
-    return torch.cat(x.flip(1).unbind(1), dim=-1)
-
-
-def _merge_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(5)
-    return [
-        Case((_numbered(1, 2, 2, 2),),
-             label="x = 0..7 as (B=1, H=2, T=2, D=2): the split of the first split_heads case"),
-        Case((_numbered(1, 2, 3, 2),), label="(B=1, H=2, T=3, D=2)"),
-        Case((_numbered(2, 3, 5, 4),), label="(B=2, H=3, T=5, D=4)"),
-        Case((_numbered(2, 3, 3, 2),), label="(B=2, H=3, T=3, D=2): T equals H"),
-        Case((torch.randn(3, 4, 4, 2, generator=gen, dtype=torch.float64),), label="random (B=3, H=4, T=4, D=2)"),
-    ]
-
-
-register(Exercise(
-    name="attention.merge_heads",
-    cases=_merge_cases(),
-    oracle=_merge_heads,
-    hint="Undo split_heads step by step, in the reverse order: first bring the time axis back in front of the "
-         "head axis, (B, H, T, D) -> (B, T, H, D); then join the last two axes into one of size H*D, so that each "
-         "position's vector is head 0's D numbers, then head 1's, and so on. Reshaping straight to (B, T, H*D) "
-         "has the right shape but mixes positions. Check: merge_heads(split_heads(x, H)) should give x back.",
-    wrong_answers={"reshape to (B, T, H*D) without the transpose": _merge_reshape_only,
-                   "heads' dims interleaved": _merge_interleaved,
-                   "heads concatenated in reverse order": _merge_reversed_heads},
-    nudge="Undo split_heads in reverse order: move time back before the heads, then join the last two axes.",
+    name="attention.causal_head",
+    cases=_head_cases(),
+    oracle=_torch_causal_head,
+    nudge="Scale by the head size D, and hide the future BEFORE the softmax: position i reads 0..i, itself "
+          "included.",
+    hint="First the projections: each weight matrix has shape (D, C), so q = x @ w_q.T is (B, T, D), and the same "
+         "for k and v. The scores are q times k with its last two axes swapped, (B, T, T), divided by sqrt(D), the "
+         "size of the head (not the model width C). Position i may read positions 0..i: build a (T, T) boolean "
+         "matrix that is True on and below the diagonal (torch.tril of ones) and give the other scores -inf with "
+         "masked_fill, BEFORE the softmax, so that the allowed weights still sum to 1. The first row then keeps "
+         "one score, its own. Take the softmax over the keys (dim=-1) and multiply by v.",
+    wrong_answers={"no scaling": _head_wrong(scale=lambda D, C: 1.0),
+                   "scaled by sqrt(C), the model width, not sqrt(D)": _head_wrong(scale=lambda D, C: 1 / math.sqrt(C)),
+                   "mask off by one: the diagonal excluded": _head_wrong(diagonal=-1),
+                   "mask off by one: one future key allowed": _head_wrong(diagonal=1),
+                   "mask applied after the softmax": _head_wrong(mask_after=True),
+                   "mask transposed (keys j >= i)": _head_wrong(transposed=True),
+                   "no mask (every position sees the future)": _head_wrong(use_mask=False),
+                   "softmax over the queries (dim=-2)": _head_wrong(dim=-2),
+                   "projects with x @ w, not x @ w.T": _head_wrong(project=lambda x, w: x @ w),
+                   "queries and keys swapped": _head_wrong(swap_qk=True),
+                   "changes its input (scales w_q in place)": _head_scales_w_q_in_place,
+                   "returns (output, weights), not the output": _head_with_weights},
+    rel_tol=1e-6,
+    abs_tol=1e-9,
 ))
 
 # --- attention.sinusoidal_table --------------------------------------------------------------

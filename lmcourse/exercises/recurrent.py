@@ -1,9 +1,13 @@
-"""Checkers for Chapter 3b (recurrent language models): an Elman RNN run over a sequence, and
-gradient clipping by the global norm.
+"""Checkers for Chapter 3b (recurrent language models): an Elman RNN run over a sequence, one LSTM
+step, and gradient clipping by the global norm.
 
 The oracles are trusted references, not the reader's formula restated: ``torch.nn.RNN`` for the
-forward pass and ``torch.nn.utils.clip_grad_norm_`` for clipping (its ``1e-6`` guard against a zero
-norm is far below the checker's tolerance).
+forward pass, ``torch.nn.LSTMCell`` for the LSTM step (both in float64, given the case's weights) and
+``torch.nn.utils.clip_grad_norm_`` for clipping (its ``1e-6`` guard against a zero norm is far below
+the checker's tolerance).
+
+>>> [a.round(3) for a in _torch_lstm_step(*_lstm_cases()[0].args)]  # one unit: (h', c')
+[array([0.342]), array([0.835])]
 """
 
 from __future__ import annotations
@@ -161,4 +165,103 @@ register(Exercise(
                    "returns the norm as a NumPy array": _norm_as_array,
                    "divides by a zero norm": _divides_by_zero_norm},
     rel_tol=1e-5,
+))
+
+# --- recurrent.lstm_step ---------------------------------------------------------------------
+
+
+def _torch_lstm_step(x, h, c, W_ih, W_hh, b) -> tuple[np.ndarray, np.ndarray]:
+    """One step of torch.nn.LSTMCell (gates in torch's order i, f, g, o) in float64, given the weights:
+    x (C,) or (B, C), h and c (H,) or (B, H) -> (h', c')."""
+    x, h, c, W_ih, W_hh, b = (torch.as_tensor(np.asarray(a, dtype=float)) for a in (x, h, c, W_ih, W_hh, b))
+    cell = torch.nn.LSTMCell(W_ih.shape[1], W_hh.shape[1]).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(W_ih)
+        cell.weight_hh.copy_(W_hh)
+        cell.bias_ih.copy_(b)
+        cell.bias_hh.zero_()
+        h_new, c_new = cell(x, (h, c))
+    return h_new.numpy(), c_new.numpy()
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def _lstm_wrong(squash=(_sigmoid, _sigmoid, np.tanh, _sigmoid), order="ifgo", forget_candidate=False,
+                out_of_cell=np.tanh, old_cell_out=False, recurrent_transposed=False):
+    """An LSTM step with one typical slip, chosen by the arguments (the defaults give the right step)."""
+    def step(x, h, c, W_ih, W_hh, b):
+        x, h, c, W_ih, W_hh, b = (np.asarray(a, dtype=float) for a in (x, h, c, W_ih, W_hh, b))
+        U = np.concatenate([block.T for block in np.split(W_hh, 4)]) if recurrent_transposed else W_hh
+        blocks = dict(zip(order, np.split(x @ W_ih.T + h @ U.T + b, 4, axis=-1)))  # 4 x (..., H)
+        i, f, g, o = (fn(blocks[name]) for fn, name in zip(squash, "ifgo"))
+        c_new = f * g + i * c if forget_candidate else f * c + i * g
+        return o * out_of_cell(c if old_cell_out else c_new), c_new
+    return step
+
+
+def _lstm_h_only(x, h, c, W_ih, W_hh, b):
+    return _torch_lstm_step(x, h, c, W_ih, W_hh, b)[0]
+
+
+def _lstm_c_then_h(x, h, c, W_ih, W_hh, b):
+    return _torch_lstm_step(x, h, c, W_ih, W_hh, b)[::-1]
+
+
+def _lstm_list(x, h, c, W_ih, W_hh, b):
+    return list(_torch_lstm_step(x, h, c, W_ih, W_hh, b))
+
+
+def _lstm_updates_c_in_place(x, h, c, W_ih, W_hh, b):
+    h_new, c_new = _torch_lstm_step(x, h, c, W_ih, W_hh, b)
+    c[...] = c_new  # overwrites the caller's cell state
+    return h_new, c
+
+
+def _lstm_cases() -> list[Case]:
+    rng = np.random.default_rng(7)
+
+    def random(B: int | None, C: int, H: int, scale: float = 1.0) -> tuple:
+        lead = () if B is None else (B,)
+        return (rng.normal(size=lead + (C,)), rng.normal(size=lead + (H,)), rng.normal(size=lead + (H,)) * 2,
+                rng.normal(size=(4 * H, C)) * scale, rng.normal(size=(4 * H, H)) * scale, rng.normal(size=4 * H))
+
+    one = (np.array([1.0]), np.array([0.5]), np.array([0.5]), np.array([[1.0], [2.0], [1.0], [-1.0]]),
+           np.array([[0.5], [0.0], [-1.0], [1.0]]), np.array([0.0, 1.0, 0.0, 0.5]))
+    return [
+        Case(one, label="one unit (H=1): x=1, h=0.5, c=0.5; the four rows of W_ih are the i, f, g, o blocks"),
+        Case(random(None, 3, 2), label="unbatched: x (C=3,), h and c (H=2,)"),
+        Case(random(None, 2, 4), label="unbatched: x (C=2,), h and c (H=4,)"),
+        Case(random(3, 4, 3), label="a batch: x (B=3, C=4), h and c (B=3, H=3)"),
+        Case(random(2, 5, 5), label="a batch with C = H = 5"),
+        Case(random(4, 3, 2, scale=3.0), label="large weights: the gates saturate near 0 and 1"),
+    ]
+
+
+register(Exercise(
+    name="recurrent.lstm_step",
+    cases=_lstm_cases(),
+    oracle=_torch_lstm_step,
+    nudge="Check the gate order (i, f, g, o), which blocks get the sigmoid and which the tanh, and which cell "
+          "each gate multiplies.",
+    hint="Compute all four pre-activations at once from x, h and b: an array whose last axis has 4H entries. "
+         "Multiply the rows of x and h by the TRANSPOSED weight matrices, so that one vector and a batch of rows "
+         "work alike. Cut that last axis into four consecutive blocks of H, in PyTorch's order: input gate i, "
+         "forget gate f, candidate g, output gate o. "
+         "The three gates go through the sigmoid 1 / (1 + exp(-z)), values in (0, 1); only the candidate goes "
+         "through tanh. The forget gate multiplies the OLD cell, the input gate the candidate, and the new hidden "
+         "state is the output gate times tanh of the NEW cell. Return both, as a tuple (h_new, c_new), without "
+         "changing h or c.",
+    wrong_answers={"tanh and sigmoid swapped": _lstm_wrong(squash=(np.tanh, np.tanh, _sigmoid, np.tanh)),
+                   "the forget gate multiplies the candidate": _lstm_wrong(forget_candidate=True),
+                   "gates in the order i, f, o, g": _lstm_wrong(order="ifog"),
+                   "h' = o * c' (no tanh of the cell)": _lstm_wrong(out_of_cell=lambda c: c),
+                   "h' from the old cell": _lstm_wrong(old_cell_out=True),
+                   "each recurrent block transposed": _lstm_wrong(recurrent_transposed=True),
+                   "returns h' only": _lstm_h_only, "returns (c', h')": _lstm_c_then_h,
+                   "returns a list, not a tuple": _lstm_list,
+                   "changes its input (writes the new cell into c)": _lstm_updates_c_in_place},
+    rel_tol=1e-6,
+    abs_tol=1e-9,
 ))

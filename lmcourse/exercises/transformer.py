@@ -1,92 +1,173 @@
-"""Checkers for Chapter 4b (the Transformer): the parameter count of the book's decoder-only model,
-and layer normalisation.
+"""Checkers for Chapter 4b (the Transformer): the forward pass of a Transformer block given its
+sub-modules (pre-LN, and post-LN as the original Transformer had it), and layer normalisation.
 
-The oracles are trusted references, not the reader's formula restated: the count is read from a
-:class:`lmcourse.transformer.TransformerLM` built with the case's sizes (``num_parameters``, a tied
-matrix counted once), and layer normalisation is ``torch.nn.functional.layer_norm`` in float64.
+The oracles are trusted references, not the reader's formula restated: the block is PyTorch's
+``torch.nn.TransformerEncoderLayer`` (``norm_first`` chooses pre- or post-LN) holding the weights of
+the case's sub-modules, with a causal mask, in float64; layer normalisation is
+``torch.nn.functional.layer_norm`` in float64.
 
->>> _model_parameters(10, 4, 8, 1, 4, False)  # V=10, L=4, C=8, one block, r=4, untied
-1090
+The sub-modules handed to the reader are the book's own (:class:`lmcourse.attention.MultiHeadAttention`,
+:class:`lmcourse.layers.MLP`, ``nn.LayerNorm``), in subclasses that compare equal when their weights
+are equal: the checker compares every argument after the call with a copy taken before it, to notice
+a function that changes its inputs, and a plain module equals only itself.
+
+>>> from lmcourse.exercises import evaluate
+>>> evaluate("transformer.block_forward", lambda x, ln_attn, attn, ln_mlp, mlp, norm_first=True: x).passed
+False
 """
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from lmcourse import attention, layers
 from lmcourse.exercises.core import Case, Exercise, register
-from lmcourse.transformer import TransformerConfig, TransformerLM
 
-# --- transformer.count_parameters ------------------------------------------------------------
+# --- transformer.block_forward ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _model_parameters(vocab_size: int, context_length: int, emb_dim: int, num_layers: int,
-                      mlp_ratio: int, tie_weights: bool) -> int:
-    config = TransformerConfig(vocab_size, context_length=context_length, emb_dim=emb_dim, num_heads=1,
-                               num_layers=num_layers, mlp_ratio=mlp_ratio, dropout=0.0, positions="learned",
-                               tie_weights=tie_weights, adaptive_cutoffs=None)
+class _ComparedByValue:
+    """Equal to a module of the same type with equal weights (hashed by identity, as modules are)."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return False
+        mine, theirs = self.state_dict(), other.state_dict()
+        return mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+    __hash__ = object.__hash__
+
+
+class LayerNorm(_ComparedByValue, nn.LayerNorm):
+    """``nn.LayerNorm``, compared by value."""
+
+
+class MultiHeadAttention(_ComparedByValue, attention.MultiHeadAttention):
+    """The book's causal multi-head attention, compared by value."""
+
+
+class MLP(_ComparedByValue, layers.MLP):
+    """The book's position-wise MLP, compared by value."""
+
+
+def _torch_block(x: torch.Tensor, ln_attn: nn.LayerNorm, attn: attention.MultiHeadAttention, ln_mlp: nn.LayerNorm,
+                 mlp: layers.MLP, norm_first: bool = True) -> np.ndarray:
+    """PyTorch's encoder layer with the sub-modules' weights and a causal mask: (B, T, C) -> (B, T, C)."""
+    C, T = x.shape[-1], x.shape[1]
+    layer = nn.TransformerEncoderLayer(C, attn.num_heads, dim_feedforward=mlp.up.out_features, dropout=0.0,
+                                       activation="gelu", batch_first=True, norm_first=norm_first,
+                                       dtype=x.dtype).eval()
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.copy_(attn.in_proj.weight)
+        layer.self_attn.in_proj_bias.copy_(attn.in_proj.bias)
+        layer.self_attn.out_proj.load_state_dict(attn.out_proj.state_dict())
+        layer.linear1.load_state_dict(mlp.up.state_dict())
+        layer.linear2.load_state_dict(mlp.down.state_dict())
+        layer.norm1.load_state_dict(ln_attn.state_dict())
+        layer.norm2.load_state_dict(ln_mlp.state_dict())
+        blocked = ~attention.causal_mask(T)  # torch's mask: True = blocked
+        return layer(x, src_mask=blocked, is_causal=True).numpy()
+
+
+def _block_wrong(order: str = "follow", attn_residual: bool = True, mlp_residual: bool = True,
+                 same_norm: bool = False):
+    """A block with one typical slip. `order`: "follow" is pre- or post-LN as norm_first says; "pre" and
+    "post" ignore norm_first; "stream" normalises the residual stream itself; "mlp first" swaps the
+    sub-layers; "parallel" feeds both sub-layers the same input; "post inside" normalises each
+    sub-layer's output before adding it."""
+    def block(x, ln_attn, attn, ln_mlp, mlp, norm_first=True):
+        ln_2 = ln_attn if same_norm else ln_mlp
+        kind = ("pre" if norm_first else "post") if order == "follow" else order
+        a_res, m_res = float(attn_residual), float(mlp_residual)
+        if kind == "pre":
+            x = a_res * x + attn(ln_attn(x))
+            return m_res * x + mlp(ln_2(x))
+        if kind == "post":
+            x = ln_attn(a_res * x + attn(x))
+            return ln_2(m_res * x + mlp(x))
+        if kind == "stream":
+            x = ln_attn(x)
+            x = x + attn(x)
+            x = ln_2(x)
+            return x + mlp(x)
+        if kind == "mlp first":
+            x = x + mlp(ln_2(x))
+            return x + attn(ln_attn(x))
+        if kind == "parallel":
+            return x + attn(ln_attn(x)) + mlp(ln_2(x))
+        x = x + ln_attn(attn(x))  # "post inside"
+        return x + ln_2(mlp(x))
+    return block
+
+
+def _block_adds_in_place(x, ln_attn, attn, ln_mlp, mlp, norm_first=True):
+    x += attn(ln_attn(x))  # changes the caller's tensor
+    return x + mlp(ln_mlp(x))
+
+
+def _block_with_input(x, ln_attn, attn, ln_mlp, mlp, norm_first=True):
+    return _block_wrong()(x, ln_attn, attn, ln_mlp, mlp, norm_first), x
+
+
+def _block_parts(C: int, H: int, gen: torch.Generator) -> tuple[Any, ...]:
+    """Sub-modules with random weights (LayerNorm gains and biases too, so that swapping them shows)."""
     with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the reader's random stream alone
-        return TransformerLM(config).num_parameters  # the head count does not change the number of parameters
+        torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=gen)))
+        parts = (LayerNorm(C), MultiHeadAttention(C, H, causal=True), LayerNorm(C), MLP(C, 4 * C))
+    for part in parts:
+        part.double().requires_grad_(False)
+        for p in part.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * (0.5 if p.ndim > 1 else 1.0))
+    return parts
 
 
-def _count_parameters(vocab_size: int, context_length: int, emb_dim: int, num_layers: int, mlp_ratio: int = 4,
-                      tie_weights: bool = False) -> int:
-    return _model_parameters(vocab_size, context_length, emb_dim, num_layers, mlp_ratio, tie_weights)
+def _block_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(44)
 
+    def case(B: int, T: int, C: int, H: int, label: str, scale: float = 1.0, **kwargs: Any) -> Case:
+        x = torch.randn(B, T, C, generator=gen, dtype=torch.float64) * scale
+        return Case((x, *_block_parts(C, H, gen)), kwargs, label=label)
 
-def _parts(V: int, L: int, C: int, N: int, r: int, tied: bool) -> dict[str, int]:
-    """The count split into parts, for the wrong answers (each drops or doubles one part)."""
-    return {"embedding": V * C, "positions": L * C, "block_norms": N * 2 * 2 * C,
-            "block_weights": N * (3 * C * C + C * C + 2 * r * C * C), "block_biases": N * (3 * C + C + r * C + C),
-            "final_norm": 2 * C, "output_weights": 0 if tied else V * C, "output_bias": V}
-
-
-def _wrong(drop: tuple[str, ...] = (), double_tied: bool = False, fixed_ratio: bool = False, as_float: bool = False):
-    def count(vocab_size, context_length, emb_dim, num_layers, mlp_ratio=4, tie_weights=False):
-        parts = _parts(vocab_size, context_length, emb_dim, num_layers, 4 if fixed_ratio else mlp_ratio, tie_weights)
-        if double_tied:
-            parts["output_weights"] = vocab_size * emb_dim
-        total = sum(v for k, v in parts.items() if k not in drop)
-        return float(total) if as_float else total
-    return count
-
-
-def _count_cases() -> list[Case]:
     return [
-        Case((10, 4, 8, 1), label="V=10, L=4, C=8, one block, defaults (mlp_ratio=4, untied)"),
-        Case((10, 4, 8, 1), {"tie_weights": True}, label="the same, with tie_weights=True"),
-        Case((50, 16, 16, 3), {"mlp_ratio": 2}, label="V=50, L=16, C=16, three blocks, mlp_ratio=2, untied"),
-        Case((50, 16, 16, 3), {"mlp_ratio": 2, "tie_weights": True}, label="the same, tied"),
-        Case((1000, 64, 32, 4), {"mlp_ratio": 4, "tie_weights": True}, label="V=1000, L=64, C=32, four blocks, tied"),
-        Case((257, 128, 24, 2), {"mlp_ratio": 4, "tie_weights": False}, label="V=257, L=128, C=24, two blocks, untied"),
+        case(1, 3, 4, 1, "x (B=1, T=3, C=4), one head, pre-LN (norm_first=True)"),
+        case(2, 5, 8, 2, "x (B=2, T=5, C=8), two heads, pre-LN"),
+        case(2, 5, 8, 2, "x (B=2, T=5, C=8), two heads, post-LN (norm_first=False)", norm_first=False),
+        case(3, 1, 6, 3, "a single position (T=1), three heads, pre-LN"),
+        case(3, 7, 12, 4, "x (B=3, T=7, C=12), four heads, a large residual stream (x about 5), pre-LN", scale=5.0),
+        case(2, 4, 8, 4, "x (B=2, T=4, C=8), four heads, post-LN", norm_first=False),
     ]
 
 
 register(Exercise(
-    name="transformer.count_parameters",
-    cases=_count_cases(),
-    oracle=_count_parameters,
-    hint="Count part by part, then add: the token embedding (V x C); the learned position table (one C-vector per "
-         "position); in EACH block two LayerNorms (a gain and a bias of C numbers each), the attention's packed "
-         "query/key/value projection C -> 3C and its output projection C -> C, and the MLP's two Linear layers "
-         "C -> rC -> C, every Linear with its bias; after the blocks, the final LayerNorm; and the output layer "
-         "C -> V with its V biases. With tie_weights=True the output layer reuses the embedding matrix: count that "
-         "matrix once (the output bias is still its own). The number of heads does not matter.",
-    wrong_answers={"forgets all the Linear biases": _wrong(("block_biases", "output_bias")),
-                   "forgets the LayerNorms": _wrong(("block_norms", "final_norm")),
-                   "counts the tied matrix twice": _wrong(double_tied=True),
-                   "forgets the position table": _wrong(("positions",)),
-                   "forgets the final LayerNorm": _wrong(("final_norm",)),
-                   "ignores mlp_ratio (always 4)": _wrong(fixed_ratio=True),
-                   "returns a float, not an int": _wrong(as_float=True)},
-    nudge="Add up every part: embeddings, positions, each block's LayerNorms, projections and MLP with biases, "
-          "the final LayerNorm, the output layer; an int.",
-    rel_tol=0.0,  # an exact count
-    abs_tol=0.0,
+    name="transformer.block_forward",
+    cases=_block_cases(),
+    oracle=_torch_block,
+    nudge="Every sub-layer's output is ADDED to the residual stream. Pre-LN normalises only what a sub-layer "
+          "reads; post-LN normalises the sum, after each addition.",
+    hint="Each sub-layer is wrapped in a residual connection: its output is added to x, never replaces it. With "
+         "norm_first=True (pre-LN, GPT-2's order) a LayerNorm is applied only to what each sub-layer reads, and "
+         "the residual stream x itself is never normalised inside the block. With norm_first=False (post-LN, the "
+         "original Transformer) the sub-layers read the stream as it is, and each LayerNorm is applied after its "
+         "residual addition. Attention comes first, then the MLP, each with its own LayerNorm (ln_attn belongs "
+         "to attention, ln_mlp to the MLP). Build new tensors rather than adding into x in place.",
+    wrong_answers={"post-LN even when norm_first=True": _block_wrong(order="post"),
+                   "pre-LN even when norm_first=False": _block_wrong(order="pre"),
+                   "no residual around attention": _block_wrong(attn_residual=False),
+                   "no residual around the MLP": _block_wrong(mlp_residual=False),
+                   "normalises the residual stream itself": _block_wrong(order="stream"),
+                   "one LayerNorm for both sub-layers": _block_wrong(same_norm=True),
+                   "the MLP before attention": _block_wrong(order="mlp first"),
+                   "both sub-layers read the same input (parallel)": _block_wrong(order="parallel"),
+                   "LayerNorm on the sub-layer's output, before adding": _block_wrong(order="post inside"),
+                   "changes its input (x += ...)": _block_adds_in_place,
+                   "returns (output, input), not the output": _block_with_input},
+    rel_tol=1e-6,
+    abs_tol=1e-9,
 ))
 
 # --- transformer.layer_norm ------------------------------------------------------------------

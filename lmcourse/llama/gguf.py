@@ -5,9 +5,10 @@ The GGUF names (``token_embd``, ``blk.0.attn_q``, ...) appear only here, in :fun
 Every tensor is dequantised to float32 by :mod:`lmcourse.gguf`; then everything is checked (missing,
 unexpected and misshapen tensors) before anything is copied, by :func:`lmcourse._hf.load_weights`.
 
-One tensor needs more than a copy. llama.cpp's RoPE rotates *neighbouring* dimensions ``(2i, 2i+1)``
-of each head, where LLaMA's own code (and :class:`lmcourse.positions.RotaryEmbedding`) pairs
-dimension ``i`` with ``i + D/2``; so its converter (``convert_hf_to_gguf.py``) reorders the rows
+One tensor needs more than a copy. llama.cpp's RoPE (like Meta's original LLaMA code) rotates
+*neighbouring* dimensions ``(2i, 2i+1)`` of each head, where ``transformers``' Llama, in which
+SmolLM2 was published (and :class:`lmcourse.positions.RotaryEmbedding`), pairs dimension ``i``
+with ``i + D/2``; so llama.cpp's converter (``convert_hf_to_gguf.py``) reorders the rows
 of ``W_Q`` and ``W_K`` within each head, interleaving the two halves. :func:`unpermute_rope` undoes
 that, as ``transformers``' GGUF loader does (``_reverse_permute_weights``); without it, every
 query and key would be turned by the wrong angles and the model would write nonsense.

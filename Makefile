@@ -42,7 +42,7 @@ test-package: $(STAMP)
 
 test-notebooks: $(STAMP)
 	LMCOURSE_PROGRESS=off $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadscope --nbval-lax --nbval-current-env \
-	  --nbval-cell-timeout=900 chapters
+	  --nbval-cell-timeout=1800 chapters
 
 test-exercises: $(STAMP)
 	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.exercises selftest chapters

@@ -1,6 +1,8 @@
-"""How well a model predicts: entropy, cross-entropy, perplexity, bits per character, and a paired
-bootstrap interval for ranking two models on the same text; and the classification scores used when a model is fine-tuned. Also `record`, which adds a model's
-held-out result to the book's one comparison table, `data/results.csv`.
+"""How well a model predicts: entropy, cross-entropy, perplexity, bits per character, bootstrap
+intervals (one model's bits per character; a paired one for ranking two models on the same text),
+and the classification scores used when a model is fine-tuned. Also `record`, which adds a model's
+held-out result to the book's one comparison table, `data/results.csv`, and its nats per test
+paragraph to `data/results_paragraph_nll.csv`, from which the results page ranks models in pairs.
 
 Chapter 1 (Background) explains every quantity here; every later chapter records into the table.
 Log-probabilities are natural logarithms (nats) unless a `base` says otherwise, as in PyTorch.
@@ -16,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
@@ -26,9 +28,9 @@ from lmcourse._checks import check_positive_int
 from lmcourse._io import atomic_write_text
 
 __all__ = [
-    "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "paired_bootstrap",
+    "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "bootstrap_bpc", "paired_bootstrap",
     "accuracy", "precision", "recall", "f1_score",
-    "Result", "record", "load_results", "results_path", "results_table", "style_results", "chapter_order",
+    "Result", "record", "load_results", "load_paragraph_nll", "paragraph_nll_path", "results_path", "results_table", "style_results", "chapter_order",
 ]
 
 
@@ -112,6 +114,54 @@ def bits_per_char(total_nll_nats: float, num_chars: int) -> float:
     return total_nll_nats / (math.log(2) * num_chars)
 
 
+def _units(nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray, resamples: int,
+           confidence: float, *others: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check one entry per unit of text in every array; return them as floats."""
+    arrays = [np.asarray(a, dtype=float) for a in (nll, *others)]
+    chars = np.asarray(num_chars, dtype=float)
+    if any(a.ndim != 1 or a.size == 0 or a.shape != chars.shape for a in arrays):
+        shapes = " and ".join(str(a.shape) for a in (*arrays, chars))
+        raise ValueError(f"the nll arrays and num_chars must be 1-D, non-empty and of one length (one entry per "
+                         f"unit of text), got shapes {shapes}")
+    if np.any(chars < 0) or chars.sum() <= 0:
+        raise ValueError("num_chars must be >= 0 for every unit and add up to more than 0")
+    if any(not np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError("the nll arrays hold inf or nan: a model gave some unit probability 0 (smooth it)")
+    check_positive_int("resamples", resamples)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
+    return np.stack(arrays), chars
+
+
+def _percentile_interval(nll: np.ndarray, chars: np.ndarray, resamples: int, confidence: float,
+                         seed: int) -> tuple[float, float, float]:
+    """Bits per character of the summed units and its percentile bootstrap interval."""
+    picks = np.random.default_rng(seed).integers(0, nll.size, size=(resamples, nll.size))  # (R, U) unit ids
+    resampled = nll[picks].sum(axis=1) / np.maximum(chars[picks].sum(axis=1), 1) / math.log(2)  # (R,)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(nll.sum() / chars.sum() / math.log(2)), float(low), float(high)
+
+
+def bootstrap_bpc(unit_nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray,
+                  resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Bits per character of a text cut into units, with a bootstrap interval: (bpc, low, high).
+
+    ``unit_nll[i]`` is the model's negative log-likelihood of unit i (a test paragraph) in nats,
+    ``num_chars[i]`` its characters. Each resample draws as many units with replacement; the
+    interval holds the middle `confidence` of the resampled scores (percentile bootstrap). It
+    answers: how much would this number move on another test set of such paragraphs? Two models'
+    intervals can overlap while one is consistently better: rank a pair with
+    :func:`paired_bootstrap`. Left out: units that depend on each other (paragraphs of one article).
+
+    >>> bpc, low, high = bootstrap_bpc([10.0, 20.0, 30.0, 40.0], [10, 10, 10, 10])
+    >>> round(bpc * math.log(2), 6), low < bpc < high
+    (2.5, True)
+    """
+    arrays, chars = _units(unit_nll, num_chars, resamples, confidence)
+    return _percentile_interval(arrays[0], chars, resamples, confidence, seed)
+
+
 def paired_bootstrap(nll_a: Sequence[float] | np.ndarray, nll_b: Sequence[float] | np.ndarray,
                      num_chars: Sequence[int] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
                      seed: int = 0) -> tuple[float, float, float]:
@@ -128,22 +178,8 @@ def paired_bootstrap(nll_a: Sequence[float] | np.ndarray, nll_b: Sequence[float]
     >>> paired_bootstrap([3.0, 5.0, 4.0], [2.0, 4.0, 3.0], [1, 1, 1])[0] * math.log(2)  # doctest: +ELLIPSIS
     1.0...
     """
-    a, b = np.asarray(nll_a, dtype=float), np.asarray(nll_b, dtype=float)
-    chars = np.asarray(num_chars, dtype=float)
-    if a.ndim != 1 or a.size == 0 or a.shape != b.shape or a.shape != chars.shape:
-        raise ValueError(f"nll_a, nll_b and num_chars must be 1-D, non-empty and of one length (one entry per "
-                         f"unit of text), got shapes {a.shape}, {b.shape} and {chars.shape}")
-    if np.any(chars < 0) or chars.sum() <= 0:
-        raise ValueError("num_chars must be >= 0 for every unit and add up to more than 0")
-    check_positive_int("resamples", resamples)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
-    diff = a - b  # (U,) what model a pays more than model b on each unit
-    picks = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))  # (R, U) unit ids
-    resampled = diff[picks].sum(axis=1) / np.maximum(chars[picks].sum(axis=1), 1) / math.log(2)  # (R,)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return float(diff.sum() / chars.sum() / math.log(2)), float(low), float(high)
+    arrays, chars = _units(nll_a, num_chars, resamples, confidence, nll_b)
+    return _percentile_interval(arrays[0] - arrays[1], chars, resamples, confidence, seed)  # (U,) a pays more than b
 
 
 def _labels(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> tuple[list, list]:
@@ -202,6 +238,8 @@ class Result:
     bits_per_char: float  # comparable across tokenizations
     train_seconds: float
     chapter: str = ""  # where the model is built
+    bpc_ci_low: float = math.nan  # 95% bootstrap interval of bits_per_char over the test paragraphs
+    bpc_ci_high: float = math.nan  # (nan: not measured)
 
     def __post_init__(self) -> None:
         for name in ("model", "family", "tokenization"):
@@ -213,9 +251,20 @@ class Result:
             value = float(getattr(self, name))
             if math.isnan(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value}")
+        low, high = float(self.bpc_ci_low), float(self.bpc_ci_high)
+        if math.isnan(low) != math.isnan(high) or (not math.isnan(low) and not low <= self.bits_per_char <= high):
+            raise ValueError(f"the interval ({low}, {high}) must hold bits_per_char={self.bits_per_char} "
+                             "(give both ends, from bootstrap_bpc, or neither)")
 
 
-_COLUMNS = [f.name for f in fields(Result)]
+# The file's columns: the interval sits beside the number it qualifies.
+_COLUMNS = ["model", "family", "tokenization", "parameters", "test_perplexity", "bits_per_char", "bpc_ci_low",
+            "bpc_ci_high", "train_seconds", "chapter"]
+_OLD_COLUMNS = [c for c in _COLUMNS if not c.startswith("bpc_ci")]  # tables written before the intervals
+
+
+def _float(text: str) -> float:
+    return float(text) if text else math.nan
 
 
 def results_path() -> Path:
@@ -231,12 +280,50 @@ def load_results(path: Path | None = None) -> list[Result]:
         return []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames != _COLUMNS:
+        if reader.fieldnames not in (_COLUMNS, _OLD_COLUMNS):
             raise ValueError(f"{path} has columns {reader.fieldnames}, expected {_COLUMNS}; "
                              "move it aside and re-run the notebooks to rebuild it")
         return [Result(row["model"], row["family"], row["tokenization"], int(row["parameters"]),
                        float(row["test_perplexity"]), float(row["bits_per_char"]),
-                       float(row["train_seconds"]), row["chapter"]) for row in reader]
+                       float(row["train_seconds"]), row["chapter"], _float(row.get("bpc_ci_low", "")),
+                       _float(row.get("bpc_ci_high", ""))) for row in reader]
+
+
+def paragraph_nll_path(path: Path | None = None) -> Path:
+    """Where :func:`record` keeps each model's nats per test paragraph: beside the results table,
+    ``results_paragraph_nll.csv`` for ``results.csv``."""
+    path = Path(path) if path else results_path()
+    return path.with_name(path.stem + "_paragraph_nll.csv")
+
+
+def load_paragraph_nll(path: Path | None = None) -> dict[str, np.ndarray]:
+    """Each recorded model's nats per test paragraph, by model name (empty if none were recorded)."""
+    path = paragraph_nll_path(path)
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        return {name: np.array([float(row[name]) for row in rows]) for name in (reader.fieldnames or [])}
+
+
+def _save_paragraph_nll(model: str, nll: Sequence[float] | np.ndarray, path: Path) -> None:
+    """Add or replace one model's column of nats per paragraph; every column has one row per paragraph."""
+    values = np.asarray(nll, dtype=float)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"paragraph_nll must be a 1-D array of finite nats >= 0, one per test paragraph, "
+                         f"got shape {values.shape}")
+    columns = load_paragraph_nll(path)
+    other = next((v for name, v in columns.items() if name != model), None)
+    if other is not None and other.size != values.size:
+        raise ValueError(f"paragraph_nll has {values.size} paragraphs but the models already in "
+                         f"{paragraph_nll_path(path).name} have {other.size}: score the whole test split")
+    columns[model] = values
+    handle = io.StringIO()
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(list(columns))
+    writer.writerows(zip(*([f"{v:.6f}" for v in column] for column in columns.values())))
+    atomic_write_text(paragraph_nll_path(path), handle.getvalue())
 
 
 @contextmanager
@@ -256,15 +343,20 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def record(result: Result, path: Path | None = None) -> list[Result]:
+def record(result: Result, path: Path | None = None,
+           paragraph_nll: Sequence[float] | np.ndarray | None = None) -> list[Result]:
     """Add `result` to the table, replacing an earlier row of the same model; return the table as saved.
 
-    The file is rewritten atomically, so an interrupted run never leaves half a table, and under a
-    lock, so two notebooks recording at once keep both rows.
+    `paragraph_nll` (the model's nats on each test paragraph, the units of :func:`bootstrap_bpc`)
+    is kept in :func:`paragraph_nll_path`, for paired comparisons. The files are rewritten
+    atomically, so an interrupted run never leaves half a table, and under a lock, so two notebooks
+    recording at once keep both rows.
     """
     path = Path(path) if path else results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(path):
+        if paragraph_nll is not None:
+            _save_paragraph_nll(result.model, paragraph_nll, path)
         rows = load_results(path)
         names = [r.model for r in rows]
         if result.model in names:
@@ -276,8 +368,8 @@ def record(result: Result, path: Path | None = None) -> list[Result]:
         writer.writeheader()
         for row in rows:
             values = asdict(row)
-            for key in ("test_perplexity", "bits_per_char"):
-                values[key] = f"{values[key]:.6g}"
+            for key in ("test_perplexity", "bits_per_char", "bpc_ci_low", "bpc_ci_high"):
+                values[key] = "" if math.isnan(values[key]) else f"{values[key]:.6g}"
             values["train_seconds"] = f"{values['train_seconds']:.2f}"
             writer.writerow(values)
         atomic_write_text(path, handle.getvalue())
@@ -285,8 +377,8 @@ def record(result: Result, path: Path | None = None) -> list[Result]:
 
 
 RESULT_HEADERS = {"model": "model", "family": "family", "tokenization": "tokens", "parameters": "params",
-                  "test_perplexity": "test PPL", "bits_per_char": "bpc", "train_seconds": "train s",
-                  "chapter": "ch."}
+                  "test_perplexity": "test PPL", "bits_per_char": "bpc", "bpc_ci_low": "bpc low",
+                  "bpc_ci_high": "bpc high", "train_seconds": "train s", "chapter": "ch."}
 
 
 def chapter_order(label: str) -> tuple[int, str]:
@@ -310,16 +402,19 @@ def results_table(path: Path | None = None, up_to: str | None = None):
         last = chapter_order(up_to)
         results = [r for r in results if r.chapter and chapter_order(r.chapter) <= last]
     rows = [asdict(r) for r in results]
-    table = pd.DataFrame(rows, columns=[f.name for f in fields(Result)])
+    table = pd.DataFrame(rows, columns=_COLUMNS)
     table = table.sort_values("bits_per_char", ascending=False, kind="stable").reset_index(drop=True)
     return table.rename(columns=RESULT_HEADERS)
 
 
 def style_results(table: Any, seconds_decimals: int = 0) -> Any:
     """A results table (or some of its rows) ready to show in a notebook: perplexity to one
-    decimal, bits per character to three, parameters with thousands separators, no index.
+    decimal, bits per character and its interval to three ("–" where no interval was measured),
+    parameters with thousands separators, no index.
 
     Text is HTML-escaped, so a tokenization such as "min count 2, <unk>" shows as written rather
     than being swallowed by the browser as an unknown tag."""
-    formats = {"test PPL": "{:.1f}", "bpc": "{:.3f}", "train s": f"{{:.{seconds_decimals}f}}", "params": "{:,}"}
-    return table.style.format(formats, escape="html").hide(axis="index")
+    formats = {"test PPL": "{:.1f}", "bpc": "{:.3f}", "bpc low": "{:.3f}", "bpc high": "{:.3f}",
+               "train s": f"{{:.{seconds_decimals}f}}", "params": "{:,}"}
+    formats = {column: f for column, f in formats.items() if column in table.columns}
+    return table.style.format(formats, escape="html", na_rep="–").hide(axis="index")

@@ -53,7 +53,7 @@ import math
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,10 @@ class Evaluation:
     num_tokens: int  # predicted tokens: (rows - 1) * batch_size of the batchified stream
     perplexity: float  # exp(total_nll / num_tokens)
     bits_per_token: float  # total_nll / num_tokens / ln 2
+    # Per token, for intervals (lmcourse.paragraphs): the nats of each predicted token and its index
+    # in the stream, in stream order. Left out of ==, and of repr (they are long).
+    token_nll: np.ndarray | None = field(default=None, repr=False, compare=False)
+    token_positions: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def loss(self) -> float:
@@ -170,14 +174,16 @@ def evaluate(model: nn.Module, stream: torch.Tensor, batch_size: int = 10, bptt:
 
     The stream is batchified into `batch_size` columns (the tokens that do not fill a row are
     dropped; the first row is only context) and read in chunks of `bptt` with the state carried,
-    in eval mode without gradients; the model's train/eval mode is restored afterwards.
+    in eval mode without gradients; the model's train/eval mode is restored afterwards. The result
+    also holds every predicted token's nll and position in `stream` (tokens in the first row of
+    each column are only context; those that do not fill a row are dropped).
     """
     check_language_model(model)
     check_int("batch_size", batch_size, 1)
     check_int("bptt", bptt, 1)
     data = _batchify_stream(stream, "stream", batch_size, 2, f"evaluation with batch_size={batch_size}")
     data = data.to(model_device(model))
-    total, count, state = 0.0, 0, None
+    total, count, state, chunks = 0.0, 0, None, []
     with eval_mode(model):
         for i in range(0, data.size(0) - 1, bptt):
             inputs, targets = get_batch(data, i, bptt)  # (T, B), (T*B,)
@@ -185,8 +191,13 @@ def evaluate(model: nn.Module, stream: torch.Tensor, batch_size: int = 10, bptt:
             nll, state = _nll(model, inputs, targets, state)
             total += float(nll.double().sum())
             count += nll.numel()
+            chunks.append(nll.detach().double().cpu())
     mean = total / count
-    return Evaluation(total, count, math.exp(mean) if mean < 700 else math.inf, mean / math.log(2))
+    rows, columns = data.shape
+    token_nll = torch.cat(chunks).t().reshape(-1).numpy()  # (rows - 1, B) -> (B * (rows - 1),), column by column
+    positions = (np.arange(columns)[:, None] * rows + np.arange(1, rows)[None, :]).reshape(-1)  # the same order
+    return Evaluation(total, count, math.exp(mean) if mean < 700 else math.inf, mean / math.log(2),
+                      token_nll, positions)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -239,8 +239,12 @@ def test_evaluate_bigram_matches_cross_entropy_on_the_table():
     assert result.perplexity == pytest.approx(math.exp(total / n), rel=1e-6)
     assert result.bits_per_token == pytest.approx(total / n / math.log(2), rel=1e-6)
     assert result.loss == pytest.approx(total / n)
-    assert [f.name for f in dataclasses.fields(Evaluation)] == [
+    assert [f.name for f in dataclasses.fields(Evaluation)][:4] == [
         "total_nll", "num_tokens", "perplexity", "bits_per_token"]  # as lmcourse.ngram.Evaluation
+    # and per token, column by column: the nll of the token at each stream position
+    per_token = F.cross_entropy(logits.reshape(-1, V), data[1:].reshape(-1), reduction="none").view(-1, 4)
+    assert np.allclose(result.token_nll, per_token.t().reshape(-1).detach().numpy(), rtol=1e-5)
+    assert (VALID[result.token_positions] == data[1:].t().reshape(-1)).all()
 
 
 def test_evaluate_in_chunks_equals_one_pass_and_restores_train_mode():

@@ -1,0 +1,89 @@
+"""Score a test split paragraph by paragraph, so a bits-per-character number gets an interval.
+
+The test split of every corpus is a list of paragraphs (:class:`lmcourse.data.Corpus`). Summing a
+model's nats over each paragraph turns one score into a sample of paragraph scores, which
+:func:`lmcourse.metrics.bootstrap_bpc` resamples for an interval and
+:func:`lmcourse.metrics.paired_bootstrap` compares between two models. The units must be the same
+for every model, whatever its tokenization: a paragraph owns its characters and the newline after
+it (the last has none), and a token belongs to the paragraph it is read in. Chapter 2 first uses it;
+every chapter that records a model does. Left out: smaller units (sentences of one paragraph are
+not independent enough to help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lmcourse.data import tokenized_sentences
+
+__all__ = ["paragraph_chars", "sentence_paragraphs", "stream_paragraphs", "per_paragraph", "ngram_paragraph_nll"]
+
+
+def _lines(lines: Sequence[str]) -> Sequence[str]:
+    if isinstance(lines, str) or not lines or not all(isinstance(line, str) for line in lines):
+        raise TypeError("lines must be a non-empty list of paragraph strings, e.g. corpus.test")
+    return lines
+
+
+def paragraph_chars(lines: Sequence[str]) -> np.ndarray:
+    """Characters of each paragraph with the newline that joins it to the next: sums to
+    ``len("\\n".join(lines))``, the count bits per character divides by.
+
+    >>> paragraph_chars(["ab", "cde"]).tolist()
+    [3, 3]
+    """
+    chars = np.array([len(line) + 1 for line in _lines(lines)], dtype=np.int64)
+    chars[-1] -= 1  # no newline after the last paragraph
+    return chars
+
+
+def sentence_paragraphs(lines: Sequence[str], tokenizer: str = "basic_english") -> np.ndarray:
+    """The paragraph of each sentence of ``tokenized_sentences(lines, tokenizer)``, in that order.
+
+    >>> sentence_paragraphs(["One. Two.", "Three."]).tolist()
+    [0, 0, 1]
+    """
+    counts = [len(tokenized_sentences([line], tokenizer)) for line in _lines(lines)]
+    return np.repeat(np.arange(len(counts)), counts)
+
+
+def stream_paragraphs(lines: Sequence[str], tokenizer: str = "basic_english") -> np.ndarray:
+    """The paragraph of every position of the word stream
+    ``token_stream(tokenized_sentences(lines, tokenizer), vocab)``: a sentence's words and its
+    ``</s>`` belong to its paragraph; position 0, the leading ``</s>`` that is only context, gets -1.
+
+    >>> stream_paragraphs(["One two. Three.", "Four."]).tolist()  # basic_english keeps the full stops
+    [-1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    """
+    sentences = tokenized_sentences(_lines(lines), tokenizer)
+    lengths = np.array([len(s) + 1 for s in sentences])  # words and </s>
+    return np.concatenate([[-1], np.repeat(sentence_paragraphs(lines, tokenizer), lengths)])
+
+
+def per_paragraph(token_nll: Sequence[float] | np.ndarray, token_paragraph: Sequence[int] | np.ndarray,
+                  num_paragraphs: int) -> np.ndarray:
+    """Sum the nats of each token into its paragraph: ``(P,)`` nats per paragraph.
+
+    >>> per_paragraph([1.0, 2.0, 4.0], [0, 1, 1], 3).tolist()
+    [1.0, 6.0, 0.0]
+    """
+    nll, which = np.asarray(token_nll, dtype=float), np.asarray(token_paragraph)
+    if nll.ndim != 1 or nll.shape != which.shape:
+        raise ValueError(f"token_nll and token_paragraph must be 1-D and of one length, got shapes "
+                         f"{nll.shape} and {which.shape}")
+    if which.size and (which.min() < 0 or which.max() >= num_paragraphs):
+        raise ValueError(f"token_paragraph must lie in [0, {num_paragraphs}); a -1 marks a position that is only "
+                         "context (the stream's first token): drop it, e.g. with evaluate(...).token_positions")
+    return np.bincount(which, weights=nll, minlength=num_paragraphs)
+
+
+def ngram_paragraph_nll(model: Any, lines: Sequence[str], tokenizer: str = "basic_english") -> np.ndarray:
+    """Nats per paragraph of an n-gram model (:mod:`lmcourse.ngram`), which scores each sentence's
+    words and its ``</s>``; sums to ``model.evaluate(tokenized_sentences(lines)).total_nll``."""
+    sentences = tokenized_sentences(_lines(lines), tokenizer)
+    lengths = np.array([len(s) + 1 for s in sentences])
+    token_paragraph = np.repeat(sentence_paragraphs(lines, tokenizer), lengths)
+    return per_paragraph(-model.token_logprobs(sentences), token_paragraph, len(lines))

@@ -225,6 +225,11 @@ def _changed_inputs(fn: Callable[..., Any], case: Case, args: tuple, kwargs: dic
 # --- for the reader: the last failing input, and one visible example -------------------------
 
 
+def _call_text(args: tuple, kwargs: dict) -> str:
+    """The arguments of a call as the reader would type them, each shortened to 300 characters."""
+    return ", ".join([short(a, 300) for a in args] + [f"{k}={short(v, 300)}" for k, v in kwargs.items()])
+
+
 @dataclass
 class Failure:
     """The input of the last failing case: call `fn(*failure.args, **failure.kwargs)` to debug."""
@@ -238,7 +243,7 @@ class Failure:
     message: str
 
     def __repr__(self) -> str:
-        call = ", ".join([short(a, 300) for a in self.args] + [f"{k}={short(v, 300)}" for k, v in self.kwargs.items()])
+        call = _call_text(self.args, self.kwargs)
         return (f"Failure of {self.exercise} on {self.label}\n  args: ({call})\n  expected: {short(self.expected, 300)}"
                 f"\n  got:      {short(self.got, 300)}")
 
@@ -270,7 +275,7 @@ class Example:
     expected: Any
 
     def __repr__(self) -> str:
-        call = ", ".join([short(a, 300) for a in self.args] + [f"{k}={short(v, 300)}" for k, v in self.kwargs.items()])
+        call = _call_text(self.args, self.kwargs)
         return (f"Example for {self.exercise} ({self.label}):\n  {self.exercise.split('.')[-1]}({call})"
                 f"\n  returns {short(self.expected, 300)}")
 

@@ -1,0 +1,107 @@
+"""Direct preference optimisation, DPO (Rafailov et al., 2023), as a loss (Chapter 8).
+
+RLHF learns a reward model from pairs of answers a person ranked (``chosen`` over ``rejected``)
+and then maximises that reward with PPO, kept near a frozen reference model by a KL penalty. DPO
+notices that the best policy for that objective has a closed form, and that it turns the reward
+into ``beta * log(pi(y | x) / pi_ref(y | x))``: the policy *is* the reward model. Plugging that
+reward into the Bradley-Terry preference model leaves a plain classification loss on pairs::
+
+    loss = -log sigmoid( beta * [(log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))] )
+
+with ``y_w`` the chosen and ``y_l`` the rejected answer. No sampling, no reward model, no PPO: two
+forward passes of the policy and two of the frozen reference per pair. ``beta`` sets how far the
+policy may move from the reference (small ``beta``: far).
+
+- :func:`sequence_logprob`: ``log pi(y | x)``, the summed log-probabilities of the response tokens
+  only (the prompt and padding masked);
+- :func:`dpo_loss`: the loss, and the implicit rewards ``beta * (log pi - log pi_ref)`` whose margin
+  the chapter plots over training.
+
+Left out: the reference-free and length-normalised variants (SimPO, IPO's squared loss, label
+smoothing for noisy preferences), and batching chosen and rejected through one forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from lmcourse._checks import check_float
+
+__all__ = ["sequence_logprob", "dpo_loss"]
+
+
+def _check_logprob_inputs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or not logits.is_floating_point():
+        raise TypeError(f"model_logits must be a float tensor (B, T, V), got "
+                        f"{_describe(logits)}")
+    if not isinstance(targets, torch.Tensor) or targets.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"targets must be an integer tensor (B, T) of token ids, got {_describe(targets)}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (B, T), True on the response tokens, got {_describe(mask)}")
+    B, T, V = logits.shape
+    if targets.shape != (B, T) or mask.shape != (B, T):
+        raise ValueError(f"targets {tuple(targets.shape)} and mask {tuple(mask.shape)} must both have the shape "
+                         f"(B, T) = {(B, T)} of model_logits {tuple(logits.shape)}")
+    scored = targets[mask]
+    if scored.numel() and (scored.min() < 0 or scored.max() >= V):
+        raise ValueError(f"targets on the response tokens must be token ids in [0, {V}), got values from "
+                         f"{scored.min().item()} to {scored.max().item()}")
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def sequence_logprob(model_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``log pi(response | prompt)`` per sequence: the log-probabilities of the response tokens, summed.
+
+    ``model_logits[b, t]`` is the model's prediction for ``targets[b, t]`` (shift by one before
+    calling: the logits at position ``t`` of the input predict the token at ``t + 1``). ``mask`` is
+    True on the response tokens; masked positions (prompt, template, padding) contribute nothing,
+    whatever their targets hold (``-100`` is fine there).
+
+    >>> logits = torch.zeros(1, 3, 4)  # uniform over 4 tokens: log(1/4) each
+    >>> sequence_logprob(logits, torch.tensor([[1, 2, 3]]), torch.tensor([[False, True, True]]))
+    tensor([-2.7726])
+    """
+    _check_logprob_inputs(model_logits, targets, mask)
+    logp = F.log_softmax(model_logits, dim=-1)  # (B, T, V)
+    safe = targets.masked_fill(~mask, 0).long()  # any valid id where masked: it is discarded below
+    token_logp = logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T, V) -> (B, T)
+    return torch.where(mask, token_logp, 0.0).sum(dim=-1)  # (B, T) -> (B,)
+
+
+def _check_pair_inputs(tensors: dict[str, torch.Tensor], beta: float) -> None:
+    check_float("beta", beta, 0.0, low_open=True)
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or not t.is_floating_point() or not len(t):
+            raise TypeError(f"{name} must be a non-empty float tensor (B,) of sequence log-probabilities "
+                            f"(see sequence_logprob), got {_describe(t)}")
+    shapes = {name: (tuple(t.shape), t.dtype) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"the four log-probability tensors must share one shape and dtype, got {shapes}")
+
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
+             ref_rejected: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The DPO loss (mean over the batch) and the implicit rewards of the chosen and rejected answers.
+
+    All four inputs are ``(B,)`` sequence log-probabilities (:func:`sequence_logprob`); the reference's
+    are treated as constants (detached), as the reference model is frozen. The rewards
+    ``beta * (policy - ref)``, ``(B,)`` each, are detached too: they are for watching the margin
+    ``chosen - rejected`` grow, not for training.
+
+    >>> loss, chosen, rejected = dpo_loss(torch.tensor([-5.0]), torch.tensor([-9.0]),
+    ...                                   torch.tensor([-5.0]), torch.tensor([-9.0]), beta=0.1)
+    >>> round(loss.item(), 6) == round(torch.log(torch.tensor(2.0)).item(), 6)  # policy = reference
+    True
+    """
+    _check_pair_inputs({"policy_chosen": policy_chosen, "policy_rejected": policy_rejected,
+                        "ref_chosen": ref_chosen, "ref_rejected": ref_rejected}, beta)
+    chosen_reward = beta * (policy_chosen - ref_chosen.detach())  # (B,)
+    rejected_reward = beta * (policy_rejected - ref_rejected.detach())  # (B,)
+    loss = -F.logsigmoid(chosen_reward - rejected_reward).mean()  # Bradley-Terry: P(chosen > rejected)
+    return loss, chosen_reward.detach(), rejected_reward.detach()

@@ -1,0 +1,120 @@
+"""lmcourse.dpo: hand-computed sequence log-probabilities and DPO losses, log 2 when the policy is
+the reference, the direction of the gradient, masked positions, and the input errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lmcourse.dpo import dpo_loss, sequence_logprob
+
+
+def test_sequence_logprob_by_hand():
+    # Position 0: logits (0, ln 2, 0) -> probabilities (1/4, 1/2, 1/4); the target is token 1: log 1/2.
+    # Position 1: logits (0, 0, 0) -> 1/3 each; the target is token 2: log 1/3.
+    logits = torch.tensor([[[0.0, math.log(2), 0.0], [0.0, 0.0, 0.0]]])  # (B=1, T=2, V=3)
+    targets = torch.tensor([[1, 2]])
+    both = sequence_logprob(logits, targets, torch.tensor([[True, True]]))
+    assert both.shape == (1,)
+    assert both.item() == pytest.approx(math.log(1 / 2) + math.log(1 / 3))  # -log 6 = -1.791759
+    assert sequence_logprob(logits, targets, torch.tensor([[False, True]])).item() == pytest.approx(-math.log(3))
+    assert sequence_logprob(logits, targets, torch.tensor([[False, False]])).item() == 0.0
+
+
+def test_masked_positions_contribute_nothing():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 7, generator=g, requires_grad=True)
+    targets = torch.randint(0, 7, (2, 5), generator=g)
+    mask = torch.tensor([[False, False, True, True, True], [False, True, True, False, False]])
+    value = sequence_logprob(logits, targets, mask)
+    value.sum().backward()
+    assert torch.equal(logits.grad[~mask], torch.zeros(int((~mask).sum()), 7))  # no gradient where masked
+    assert logits.grad[mask].abs().sum() > 0
+    changed = logits.detach().clone()
+    changed[~mask] = 1000.0 * torch.randn(int((~mask).sum()), 7, generator=g)  # anything where masked
+    padded = targets.masked_fill(~mask, -100)  # an ignore index where masked is fine too
+    assert torch.equal(sequence_logprob(changed, padded, mask), value.detach())
+
+
+def test_dpo_loss_by_hand():
+    # beta = 0.5. Pair 1: the policy raised the chosen answer by 1 nat and lowered the rejected by 1:
+    #   rewards 0.5 (1) = 0.5 and 0.5 (-1) = -0.5, margin 1, loss -log sigmoid(1) = log(1 + e^-1) = 0.313262.
+    # Pair 2: the policy lowered the chosen by 2 nats and left the rejected as it was:
+    #   rewards 0.5 (-2) = -1 and 0, margin -1, loss -log sigmoid(-1) = log(1 + e) = 1.313262.
+    # The loss is the mean, 0.813262.
+    policy_chosen = torch.tensor([-1.0, -4.0], requires_grad=True)
+    policy_rejected = torch.tensor([-3.0, -2.0], requires_grad=True)
+    ref_chosen, ref_rejected = torch.tensor([-2.0, -2.0]), torch.tensor([-2.0, -2.0])
+    loss, chosen, rejected = dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.5)
+    assert chosen.tolist() == [0.5, -1.0] and rejected.tolist() == [-0.5, 0.0]
+    assert loss.item() == pytest.approx((math.log(1 + math.exp(-1)) + math.log(1 + math.e)) / 2)
+    assert loss.item() == pytest.approx(0.8132617)
+    loss.backward()
+    # d loss / d policy_chosen = -beta sigmoid(-margin) / B: -0.5 * 0.268941 / 2 and -0.5 * 0.731059 / 2
+    sig = torch.sigmoid(torch.tensor([-1.0, 1.0]))
+    torch.testing.assert_close(policy_chosen.grad, -0.5 * sig / 2)
+    torch.testing.assert_close(policy_rejected.grad, 0.5 * sig / 2)
+    assert not chosen.requires_grad and not rejected.requires_grad  # for logging only
+
+
+def test_loss_is_log_2_when_the_policy_is_the_reference():
+    g = torch.Generator().manual_seed(1)
+    chosen, rejected = -10 * torch.rand(8, generator=g), -10 * torch.rand(8, generator=g)
+    for beta in (0.01, 0.1, 1.0):
+        loss, rc, rr = dpo_loss(chosen, rejected, chosen.clone(), rejected.clone(), beta=beta)
+        assert loss.item() == pytest.approx(math.log(2))
+        assert torch.equal(rc, torch.zeros(8)) and torch.equal(rr, torch.zeros(8))
+
+
+def test_gradient_step_raises_chosen_and_lowers_rejected():
+    g = torch.Generator().manual_seed(2)
+    targets = torch.randint(0, 6, (2, 4), generator=g)  # row 0: chosen answer, row 1: rejected answer
+    mask = torch.tensor([[False, True, True, True], [False, True, True, True]])
+    ref_logits = torch.randn(2, 4, 6, generator=g)
+    policy_logits = ref_logits.clone().requires_grad_(True)  # the policy starts as the reference
+    ref = sequence_logprob(ref_logits, targets, mask)
+
+    def policy_loss():
+        policy = sequence_logprob(policy_logits, targets, mask)
+        return policy, dpo_loss(policy[:1], policy[1:], ref[:1], ref[1:], beta=0.1)[0]
+
+    before, loss = policy_loss()
+    loss.backward()
+    with torch.no_grad():
+        policy_logits -= 1.0 * policy_logits.grad  # one step of gradient descent
+    after, new_loss = policy_loss()
+    assert after[0] > before[0] and after[1] < before[1]
+    assert new_loss < loss
+
+
+@pytest.mark.parametrize("logits, targets, mask, error, message", [
+    (torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool), TypeError,
+     r"model_logits must be a float tensor \(B, T, V\), got a torch.float32 tensor of shape \(2, 3\)"),
+    (torch.zeros(2, 3, 5), torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), TypeError,
+     "targets must be an integer tensor"),
+    (torch.zeros(2, 3, 5), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3), TypeError,
+     "mask must be a bool tensor"),
+    (torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool), ValueError,
+     r"must both have the shape \(B, T\) = \(2, 3\)"),
+    (torch.zeros(1, 2, 5), torch.tensor([[0, 5]]), torch.ones(1, 2, dtype=torch.bool), ValueError,
+     r"token ids in \[0, 5\), got values from 0 to 5"),
+])
+def test_sequence_logprob_errors(logits, targets, mask, error, message):
+    with pytest.raises(error, match=message):
+        sequence_logprob(logits, targets, mask)
+
+
+def test_dpo_loss_errors():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="beta must be a finite number"):
+        dpo_loss(x, x, x, x, beta=0)
+    with pytest.raises(TypeError, match=r"policy_chosen must be a non-empty float tensor \(B,\)"):
+        dpo_loss(torch.zeros(3, 2), x, x, x, beta=0.1)
+    with pytest.raises(TypeError, match="ref_rejected must be a non-empty float tensor"):
+        dpo_loss(x, x, x, torch.zeros(3, dtype=torch.long), beta=0.1)
+    with pytest.raises(ValueError, match="must share one shape and dtype"):
+        dpo_loss(x, torch.zeros(4), x, x, beta=0.1)
+    with pytest.raises(ValueError, match="must share one shape and dtype"):
+        dpo_loss(x, x.double(), x, x, beta=0.1)

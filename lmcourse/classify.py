@@ -171,14 +171,17 @@ class BagOfWords:
 
 class FrozenEncoder:
     """Logistic regression on the sentence embeddings of a fixed pretrained encoder
-    (:func:`lmcourse.bert.sentence_embeddings`: mean of the last layer over the real tokens)."""
+    (:func:`lmcourse.bert.sentence_embeddings`: mean of the last layer over the real tokens, or
+    with ``pooling="cls"`` the final vector of ``[CLS]``)."""
 
     def __init__(self, model: BertModel, tokenizer: WordPieceTokenizer, C: float = 1.0,
-                 max_length: int = 64) -> None:
+                 max_length: int = 64, pooling: str = "mean") -> None:
         self.model, self.tokenizer, self.C, self.max_length = model, tokenizer, C, max_length
+        self.pooling = pooling
 
     def _embed(self, texts: list[str]) -> Any:
-        vectors = sentence_embeddings(self.model, self.tokenizer, list(texts), max_length=self.max_length)
+        vectors = sentence_embeddings(self.model, self.tokenizer, list(texts), max_length=self.max_length,
+                                      pooling=self.pooling)
         return vectors.float().cpu().numpy()  # (N, C)
 
     def fit(self, texts: list[str], labels: list[int]) -> FrozenEncoder:

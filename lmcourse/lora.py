@@ -78,6 +78,17 @@ class LoRALinear(nn.Module):
         h = F.linear(self.dropout(x), self.A)  # (..., in) @ (in, r) -> (..., r)
         return self.base(x) + F.linear(h, self.B) * self.scale  # (..., r) @ (r, out) -> (..., out)
 
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight ``W + (alpha / r) B @ A``, for code that reads ``.weight`` instead of
+        calling the layer (the book's attention splits its packed ``in_proj`` weight into W_Q, W_K and
+        W_V); gradients reach ``A`` and ``B`` through it. LoRA's dropout does not act on this path."""
+        return self.base.weight if self.merged else self.base.weight + self.delta_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
     def delta_weight(self) -> torch.Tensor:
         """The update to ``W``: ``(alpha / r) B @ A``, ``(out, r) @ (r, in) -> (out, in)``."""
         return (self.B @ self.A) * self.scale

@@ -3,7 +3,7 @@ r"""A synthetic language whose entropy rate is known exactly: a first-order Mark
 Chapter 1 (Background) uses it to make "the best possible cross-entropy" concrete: a
 model trained on samples from the source can at best reach the source's entropy rate
 
-$$H = -\sum_i \pi_i \sum_j P_{ij} \log_2 P_{ij}$$
+$$H(\mathcal{X}) = -\sum_i \pi_i \sum_j P_{ij} \log_2 P_{ij}$$
 
 bits per symbol, where $P$ is the transition matrix and $\pi$ its stationary
 distribution. Later chapters train their models on it as a sanity check.

@@ -4,7 +4,7 @@
 - fixed sinusoids added to the token embeddings (Vaswani et al., 2017),
 - a learned table of position vectors, one row per position (GPT-2),
 - rotary position embedding, RoPE (Su et al., 2021, RoFormer), which rotates queries and keys
-  so that their dot product depends only on the distance between the two positions (LLaMA).
+  so that their dot product depends only on the signed offset between the two positions (LLaMA).
 
 RoPE uses the "rotate half" layout of GPT-NeoX and ``transformers``' Llama: dimension i is paired
 with dimension i + D/2, not with its neighbour i + 1 as in the paper, Meta's original LLaMA code
@@ -128,9 +128,10 @@ class RotaryEmbedding(nn.Module):
     """RoPE: rotate the pair of dimensions ``(i, i + D/2)`` of the vector at position ``p`` by the
     angle ``p * base^(-2i/D)``.
 
-    A rotation keeps lengths, and ``(R_m q) . (R_n k) = q . (R_{n-m} k)``: the score between two
-    tokens depends on their distance ``m - n`` alone. Apply it to queries and keys (not values)
-    after the head split, ``(B, H, T, D)``.
+    A rotation keeps lengths, and ``(R_m q) . (R_n k) = q . (R_{n-m} k)``: the score of a query at
+    position ``m`` and a key at position ``n`` depends on the signed offset ``n - m`` alone, not on
+    ``m`` and ``n`` (and a key two places before the query scores differently from one two places
+    after it). Apply it to queries and keys (not values) after the head split, ``(B, H, T, D)``.
 
     Pairing: "rotate half", dimension ``i`` with ``i + D/2``, as ``transformers``' LLaMA (and so
     SmolLM2, ``base=100000``); not the paper's interleaved pairs ``(2i, 2i + 1)``. There is no

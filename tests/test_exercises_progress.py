@@ -29,7 +29,7 @@ def toy(monkeypatch):
 def test_results_are_recorded_per_chapter(progress_file, toy, capsys):
     check("gpt.toy", lambda x: x)  # failed
     shown = progress()
-    assert shown.chapters["6 gpt"]["failed"] == ["gpt.toy"] and "gpt.nucleus_keep" in shown.chapters["6 gpt"]["not tried"]
+    assert shown.chapters["6 gpt"]["failed"] == ["gpt.toy"] and "gpt.kv_cache_step" in shown.chapters["6 gpt"]["not tried"]
     check("gpt.toy", lambda x: 2 * x)  # passed
     check("gpt.toy", lambda x: x)  # failing later keeps the pass
     shown = progress()

@@ -245,3 +245,19 @@ def test_any_module_gpt_and_mlp():
     before = mlp(x)
     assert apply_lora(mlp, ["0", "2"], r=2, alpha=4) == ["0", "2"]
     assert isinstance(mlp[0], LoRALinear) and torch.equal(mlp(x), before)
+
+
+def test_packed_in_proj_is_adapted_through_its_effective_weight():
+    """The book's attention reads in_proj.weight (W_Q, W_K, W_V packed) instead of calling the layer:
+    the adapter acts through LoRALinear.weight, so the model equals its merged self."""
+    model = _base()
+    apply_lora(model, ["attn.in_proj"], r=4, alpha=8)
+    for layer in lora_layers(model).values():
+        nn.init.normal_(layer.B, std=0.1)
+    ids = torch.randint(0, 100, (2, 7))
+    out = model(ids)
+    out.sum().backward()
+    assert all(layer.A.grad is not None and layer.A.grad.abs().sum() > 0 for layer in lora_layers(model).values())
+    assert not torch.allclose(out, _base()(ids))  # the adapter changes the output ...
+    merge(model)
+    assert torch.allclose(model(ids), out, atol=1e-5)  # ... exactly as the merged weights do

@@ -163,6 +163,9 @@ def test_evaluate_mlm_scores_the_same_fixed_mask_as_the_unigram_baseline():
     assert result.loss == pytest.approx(base.loss, rel=1e-5)
     assert result.accuracy == base.accuracy
     assert 0 < base.accuracy < 1
+    # the same constant guess at [MASK] positions only, and the copy baseline of the same mask
+    assert result.mask_accuracy == base.mask_accuracy and 0 < base.mask_accuracy < 1
+    assert result.copy_accuracy == base.copy_accuracy and 0 < base.copy_accuracy < 0.3
     # the mask does not depend on batching, and is the same on every call
     assert tuple(evaluate_mlm(model, valid, tokenizer=IDS, batch_size=7)) == pytest.approx(tuple(result))
     assert masked_accuracy(model, valid, tokenizer=IDS) == result.accuracy

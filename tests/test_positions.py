@@ -2,7 +2,7 @@
 
 Sinusoids: hand-worked values, a scalar transcription of the paper's formula, constant row norm,
 a fixed linear map (2x2 rotations) from position p to p + k, dot products that depend on k only.
-Learned: a trainable table. RoPE: lengths kept, scores that depend only on the distance, the
+Learned: a trainable table. RoPE: lengths kept, scores that depend only on the signed offset n - m, the
 rotation-matrix form of the paper, ``transformers``' LLaMA code, and its use inside attention.
 """
 
@@ -179,6 +179,18 @@ def test_rope_score_depends_only_on_distance_across_offsets(m, n, shift, dtype, 
 
     assert score(m + shift, n + shift) == pytest.approx(score(m, n), abs=tol)
     assert score(m, n + 1) != pytest.approx(score(m, n), abs=1e-3)  # the distance does matter
+
+
+@pytest.mark.parametrize("m,n", [(3, 1), (1, 3), (10, 4), (0, 7)])
+def test_rope_score_depends_on_the_signed_offset(m, n):
+    """(R_m q) . (R_n k) = q . (R_{n-m} k), with n - m negative as well: the sign matters."""
+    D = 16
+    rope = RotaryEmbedding(D)
+    q, k = randn(1, D, seed=5, dtype=torch.float64), randn(1, D, seed=6, dtype=torch.float64)
+    score = (rope(q, offset=m) * rope(k, offset=n)).sum().item()
+    assert score == pytest.approx((q[0] @ rotation_matrix(n - m, D) @ k[0]).item(), abs=1e-12)
+    swapped = (rope(q, offset=n) * rope(k, offset=m)).sum().item()
+    assert swapped != pytest.approx(score, abs=1e-3)  # a key before the query is not one after it
 
 
 def test_rope_scores_within_a_sequence_are_toeplitz():

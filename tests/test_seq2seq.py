@@ -334,6 +334,7 @@ def test_plots_draw(tmp_path):
     assert len(ax.lines) == 2
     ax = plot_alignment(torch.eye(4)[:, :3], "abc", "cba")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "b", "a", "</s>"]
+    assert len(ax.figure.axes) == 2 and ax.images[0].get_clim() == (0.0, 1.0)  # a colourbar; weights on [0, 1]
     ax.figure.savefig(tmp_path / "alignment.png")
 
 

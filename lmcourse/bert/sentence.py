@@ -43,19 +43,24 @@ def load_minilm(fused: bool = True) -> tuple[BertModel, WordPieceTokenizer]:
 
 
 def sentence_embeddings(model: BertModel, tokenizer: WordPieceTokenizer, texts: Sequence[str], batch_size: int = 32,
-                        normalize: bool = True, max_length: int = 256, progress: bool = False) -> torch.Tensor:
+                        normalize: bool = True, max_length: int = 256, progress: bool = False,
+                        pooling: str = "mean") -> torch.Tensor:
     """One vector per text ``(N, C)``: the mean of the encoder's last hidden states over the real
     tokens, then divided by its length (if `normalize`), so a dot product is a cosine.
 
     This is all-MiniLM-L6-v2's recipe (texts cut to its ``max_seq_length`` of 256 tokens).
     Texts are batched by length (longest first) so that little padding is computed; the result is
     in the order of `texts`. Runs in eval mode and restores the model's mode afterwards.
+    ``pooling="cls"`` takes the final vector of ``[CLS]`` instead of the mean (Chapter 5's
+    exercise compares the two).
     """
     if not isinstance(model, BertModel):
         raise TypeError(f"model must be a BertModel (e.g. from load_minilm()), got {type(model).__name__}")
     if isinstance(texts, str) or not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
         raise TypeError("texts must be a list of strings (for one text, give [text])")
     check_positive_int("batch_size", batch_size)
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     limit = model.config.context_length
     if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= limit:
         raise ValueError(f"max_length must be an int in [2, context_length={limit}] (it counts [CLS] and "
@@ -71,6 +76,6 @@ def sentence_embeddings(model: BertModel, tokenizer: WordPieceTokenizer, texts: 
             batch = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length)
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)  # (B, T) each
             hidden = model(ids, mask)  # (B, T, C); one sentence each, so all segments are 0
-            pooled = mean_pool(hidden, mask)  # (B, C)
+            pooled = mean_pool(hidden, mask) if pooling == "mean" else hidden[:, 0]  # (B, C)
             vectors[chosen] = F.normalize(pooled, dim=-1) if normalize else pooled
     return vectors

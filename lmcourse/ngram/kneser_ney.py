@@ -12,8 +12,11 @@ of distinct words seen before $h w$, in place of $c$: a word that is frequent on
 distribution over the prediction vocabulary, so unseen words keep some mass. A context that never
 occurred passes all its mass to the next order down.
 
-The modified version uses three discounts $D_1, D_2, D_{3+}$ per order, for n-grams seen once, twice
-and more often, estimated from count-of-counts as Chen & Goodman (1998) propose.
+The fixed default $D = 0.75$ is the value Chen & Goodman (1998) report as a good constant for absolute
+discounting; ``discount="estimate"`` instead sets one $D = n_1 / (n_1 + 2 n_2)$ per order from that
+order's count-of-counts (Ney et al. 1994, used by Chen & Goodman). The modified version uses three
+discounts $D_1, D_2, D_{3+}$ per order, for n-grams seen once, twice and more often, estimated from
+count-of-counts as Chen & Goodman (1998) propose.
 
 Conventions that differ between implementations: here the discounts of a lower order are
 estimated from that order's continuation counts (as KenLM does, Heafield et al. 2013), the bottom
@@ -30,7 +33,7 @@ import numpy as np
 
 from lmcourse.ngram.models import LanguageModel
 
-__all__ = ["KneserNey", "ModifiedKneserNey", "modified_discounts"]
+__all__ = ["KneserNey", "ModifiedKneserNey", "estimated_discount", "modified_discounts"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class _Level:
 
 
 class KneserNey(LanguageModel):
-    """Interpolated Kneser-Ney with one absolute discount D (default 0.75) for every order.
+    """Interpolated Kneser-Ney with one absolute discount D (default 0.75) for every order, or, with
+    ``discount="estimate"``, one D per order from its count-of-counts (:func:`estimated_discount`;
+    ``discounts[k]`` holds order k's value after fitting).
 
     "francisco" is more frequent than "glasses" but follows only "san"; after "old", where
     neither was seen, Kneser-Ney prefers "glasses" (seen after three different words):
@@ -56,15 +61,21 @@ class KneserNey(LanguageModel):
     True
     """
 
-    def __init__(self, order: int = 3, discount: float = 0.75) -> None:
+    def __init__(self, order: int = 3, discount: float | str = 0.75) -> None:
         super().__init__(order)
+        if discount == "estimate":
+            self.discount: float | str | None = discount
+            return
         if isinstance(discount, bool) or not isinstance(discount, (int, float)) or not 0 < discount <= 1:
             raise ValueError(f"discount must be in (0, 1] so that every count stays >= 0 after "
-                             f"discounting, got {discount!r}")
+                             f"discounting, got {discount!r} (or \"estimate\": one per order)")
         self.discount = float(discount)
 
     def _level_discounts(self, counts: np.ndarray) -> tuple[float, float, float]:
         """(D1, D2, D3+) for n-grams whose count is 1, 2, 3 or more."""
+        if self.discount == "estimate":
+            n1, n2 = np.bincount(counts, minlength=3)[1:3].tolist()
+            return (estimated_discount(n1, n2),) * 3
         return (self.discount,) * 3
 
     def _prepare(self) -> None:
@@ -94,6 +105,17 @@ class KneserNey(LanguageModel):
             seen = total > 0  # an unseen context leaves p as the lower order made it
             p = np.where(seen, (alpha_num + level.gamma_num[safe_c] * p) / np.where(seen, total, 1.0), p)
         return p
+
+
+def estimated_discount(n1: int, n2: int) -> float:
+    """The absolute discount D = n1 / (n1 + 2 n2) from the numbers of n-grams seen once and twice
+    (Ney et al. 1994; Chen & Goodman 1998). It is 0.75 when undefined or 0 (no n-gram seen once,
+    as at a unigram level whose rare words were merged into ``<unk>``), so every D stays in (0, 1].
+
+    >>> round(estimated_discount(100, 40), 4), estimated_discount(0, 7)
+    (0.5556, 0.75)
+    """
+    return n1 / (n1 + 2 * n2) if n1 > 0 else 0.75
 
 
 def modified_discounts(n1: int, n2: int, n3: int, n4: int) -> tuple[float, float, float]:

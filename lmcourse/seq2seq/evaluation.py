@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from lmcourse._torch import model_device
+from lmcourse.plots import heatmap
 from lmcourse.seq2seq.model import Seq2Seq
 from lmcourse.seq2seq.task import CHAPTER_LENGTHS, CharVocab, check_pairs, collate, encode_pairs
 
@@ -87,7 +88,8 @@ def plot_accuracy_by_length(results: dict[str, dict[int, float]],
 
 
 def plot_alignment(weights: torch.Tensor, source: str, output: str, ax: Any = None) -> Any:
-    """Heatmap of attention weights ``(T_out, S)``: output characters down, source across."""
+    """Heatmap of attention weights ``(T_out, S)``: output characters down, source across, on the
+    book's one scale for attention (:func:`lmcourse.plots.heatmap`, weights 0 to 1, a colourbar)."""
     import matplotlib.pyplot as plt
 
     weights = torch.as_tensor(weights).detach().cpu()
@@ -97,10 +99,10 @@ def plot_alignment(weights: torch.Tensor, source: str, output: str, ax: Any = No
     rows = list(output) + ["</s>"]
     weights = weights[:len(rows), :len(source)]
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.3 * len(source) + 1.5, 0.3 * len(rows) + 1))
-    ax.imshow(weights.numpy(), cmap="Greys", vmin=0, vmax=1)
-    ax.set_xticks(range(len(source)), list(source))
-    ax.set_yticks(range(weights.shape[0]), rows[:weights.shape[0]])
+        _, ax = plt.subplots(figsize=(0.3 * len(source) + 2.5, 0.3 * len(rows) + 1))
+    heatmap(ax, weights, x_labels=list(source), y_labels=rows[:weights.shape[0]], vmin=0.0, vmax=1.0,
+            colorbar_label="attention weight")
+    ax.set_aspect("equal")
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     return ax

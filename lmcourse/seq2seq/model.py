@@ -111,7 +111,8 @@ class Seq2Seq(nn.Module):
 
     def _step(self, y_prev: torch.Tensor, s: torch.Tensor, states: torch.Tensor, mask: torch.Tensor,
               summary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One decoder step: previous ids (B,) and state (B, H) -> logits (B, V), state, weights (B, S)."""
+        """One decoder step: previous ids (B,) and state (B, H) -> logits (B, V), state, weights (B, S).
+        `mask` (B, S) is boolean, True where the decoder may attend (a real source character)."""
         e = self.tgt_embedding(y_prev)  # (B,) -> (B, E)
         if self.attention is not None:
             context, weights = self.attention(s, states, mask)  # query s_{i-1}: (B, K), (B, S)
@@ -124,7 +125,7 @@ class Seq2Seq(nn.Module):
     def _start(self, src: torch.Tensor, src_lengths: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         states, summary = self.encode(src, src_lengths)
-        mask = torch.arange(src.shape[1], device=src.device) < src_lengths.to(src.device)[:, None]  # (B, S)
+        mask = torch.arange(src.shape[1], device=src.device) < src_lengths.to(src.device)[:, None]  # (B, S): True = may attend
         return states, summary, mask, torch.tanh(self.init_state(summary))  # s_0: (B, K) @ (K, H) -> (B, H)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:

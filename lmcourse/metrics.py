@@ -29,6 +29,7 @@ from lmcourse._io import atomic_write_text
 
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "bootstrap_bpc", "paired_bootstrap",
+    "rate_interval", "paired_rate_difference",
     "accuracy", "precision", "recall", "f1_score",
     "Result", "record", "load_results", "load_paragraph_nll", "paragraph_nll_path", "results_path", "results_table", "style_results", "chapter_order",
 ]
@@ -127,20 +128,27 @@ def _units(nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndar
         raise ValueError("num_chars must be >= 0 for every unit and add up to more than 0")
     if any(not np.all(np.isfinite(a)) for a in arrays):
         raise ValueError("the nll arrays hold inf or nan: a model gave some unit probability 0 (smooth it)")
+    return np.stack(arrays), chars
+
+
+def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int, confidence: float,
+                    seed: int) -> tuple[float, float, float]:
+    """``sum(numerator) / sum(denominator)`` over the units and its percentile bootstrap interval."""
     check_positive_int("resamples", resamples)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
-    return np.stack(arrays), chars
+    picks = np.random.default_rng(seed).integers(0, numerator.size, size=(resamples, numerator.size))  # (R, U)
+    resampled = numerator[picks].sum(axis=1) / np.maximum(denominator[picks].sum(axis=1), 1)  # (R,)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(numerator.sum() / denominator.sum()), float(low), float(high)
 
 
 def _percentile_interval(nll: np.ndarray, chars: np.ndarray, resamples: int, confidence: float,
                          seed: int) -> tuple[float, float, float]:
     """Bits per character of the summed units and its percentile bootstrap interval."""
-    picks = np.random.default_rng(seed).integers(0, nll.size, size=(resamples, nll.size))  # (R, U) unit ids
-    resampled = nll[picks].sum(axis=1) / np.maximum(chars[picks].sum(axis=1), 1) / math.log(2)  # (R,)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return float(nll.sum() / chars.sum() / math.log(2)), float(low), float(high)
+    ratio, low, high = _ratio_interval(nll, chars, resamples, confidence, seed)
+    return ratio / math.log(2), low / math.log(2), high / math.log(2)
 
 
 def bootstrap_bpc(unit_nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray,
@@ -180,6 +188,41 @@ def paired_bootstrap(nll_a: Sequence[float] | np.ndarray, nll_b: Sequence[float]
     """
     arrays, chars = _units(nll_a, num_chars, resamples, confidence, nll_b)
     return _percentile_interval(arrays[0] - arrays[1], chars, resamples, confidence, seed)  # (U,) a pays more than b
+
+
+def _hits(hits: Sequence[bool] | np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(hits)
+    if array.ndim != 1 or array.size == 0 or not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of booleans (one per example), got shape "
+                         f"{array.shape}" + ("" if array.ndim != 1 or array.size == 0 else " with values other than 0/1"))
+    return array.astype(float)
+
+
+def rate_interval(hits: Sequence[bool] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """The share of examples a model got right, with a percentile bootstrap interval over the
+    examples: (rate, low, high). The counterpart of :func:`bootstrap_bpc` for a pass/fail score.
+
+    >>> rate, low, high = rate_interval([True] * 30 + [False] * 10)
+    >>> rate, low < 0.75 < high
+    (0.75, True)
+    """
+    values = _hits(hits, "hits")
+    return _ratio_interval(values, np.ones_like(values), resamples, confidence, seed)
+
+
+def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence[bool] | np.ndarray,
+                           resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Rate of model a minus rate of model b on the same examples, with a paired bootstrap interval
+    (the same resampled examples for both): (difference, low, high), as :func:`paired_bootstrap`.
+
+    >>> paired_rate_difference([1, 1, 1, 0], [0, 1, 0, 0])[0]
+    0.5
+    """
+    a, b = _hits(hits_a, "hits_a"), _hits(hits_b, "hits_b")
+    if a.shape != b.shape:
+        raise ValueError(f"hits_a and hits_b must score the same examples, got {a.size} and {b.size}")
+    return _ratio_interval(a - b, np.ones_like(a), resamples, confidence, seed)
 
 
 def _labels(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> tuple[list, list]:

@@ -19,7 +19,8 @@ import numpy as np
 
 from lmcourse.data import tokenized_sentences
 
-__all__ = ["paragraph_chars", "sentence_paragraphs", "stream_paragraphs", "per_paragraph", "ngram_paragraph_nll"]
+__all__ = ["paragraph_chars", "sentence_paragraphs", "stream_paragraphs", "per_paragraph", "ngram_paragraph_nll",
+           "causal_lm_paragraph_nll"]
 
 
 def _lines(lines: Sequence[str]) -> Sequence[str]:
@@ -87,3 +88,34 @@ def ngram_paragraph_nll(model: Any, lines: Sequence[str], tokenizer: str = "basi
     lengths = np.array([len(s) + 1 for s in sentences])
     token_paragraph = np.repeat(sentence_paragraphs(lines, tokenizer), lengths)
     return per_paragraph(-model.token_logprobs(sentences), token_paragraph, len(lines))
+
+
+def causal_lm_paragraph_nll(model: Any, tokenizer: Any, lines: Sequence[str], start_id: int,
+                            window: int = 1024) -> tuple[np.ndarray, int]:
+    """Nats per paragraph of a pretrained causal LM reading ``"\n".join(lines)`` as one text, and its
+    number of tokens: ``((P,), N)``.
+
+    The text is encoded once (`tokenizer` needs ``encode``, ``decode`` and ``bpe.token_bytes``, as
+    :class:`lmcourse.llama.SmolLM2Tokenizer`) and read after `start_id` (the document separator the
+    model was trained with) in windows of `window` tokens, each window from scratch (a token early
+    in a window sees less context). `model` maps ids ``(1, T)`` to logits ``(1, T, V)``. A token
+    belongs to the paragraph that holds its first byte. Chapter 7 measures SmolLM2 with it and
+    Chapter 8 measures what fine-tuning did to it."""
+    import torch
+    import torch.nn.functional as F
+
+    text = "\n".join(_lines(lines))
+    ids = tokenizer.encode(text)
+    if tokenizer.decode(ids) != text:
+        raise ValueError("the tokenizer does not spell the text back exactly; bits per character would be wrong")
+    stream = [start_id] + ids
+    token_nll = []
+    with torch.no_grad():
+        for s in range(0, len(ids), window):
+            targets = torch.tensor(stream[s + 1:s + window + 1])  # (W,): the window predicts these ...
+            inputs = torch.tensor([stream[s:s + len(targets)]])  # (1, W): ... reading these
+            token_nll.append(F.cross_entropy(model(inputs)[0], targets, reduction="none"))  # (W, V) -> (W,)
+    nll = torch.cat(token_nll).double().numpy()
+    token_start = np.cumsum([0] + [len(tokenizer.bpe.token_bytes(i)) for i in ids[:-1]])  # first byte of each
+    line_end = np.cumsum([len(line.encode("utf-8")) + 1 for line in lines])  # bytes up to each newline
+    return per_paragraph(nll, np.searchsorted(line_end, token_start, side="right"), len(lines)), len(ids)

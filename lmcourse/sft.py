@@ -40,7 +40,8 @@ from lmcourse._torch import model_device
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["IGNORE_INDEX", "DEFAULT_PAD_ID", "AnswerTruncatedError", "render_segments", "encode_example",
-           "encode_examples", "pad_batch", "token_losses", "sft_loss", "example_losses", "train_sft"]
+           "encode_examples", "pad_batch", "token_losses", "sft_loss", "example_losses", "greedy_matches",
+           "train_sft"]
 
 IGNORE_INDEX = -100  # the label of a position that is not learned (PyTorch's cross_entropy default)
 DEFAULT_PAD_ID = 0  # SmolLM2's <|endoftext|>; any id would do: padding is masked and follows the real tokens
@@ -170,6 +171,31 @@ def example_losses(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tens
     """Each example's mean cross-entropy over its own labelled tokens ``(B,)`` (NaN if it has none)."""
     counts = (labels[:, 1:] != IGNORE_INDEX).sum(dim=1)  # (B,)
     return token_losses(model, input_ids, labels).sum(dim=1) / counts
+
+
+@torch.no_grad()
+def greedy_matches(model: nn.Module, examples: Sequence[Encoded], batch_size: int = 8,
+                   pad_id: int = DEFAULT_PAD_ID) -> torch.Tensor:
+    """For each encoded example, whether greedy decoding from its prompt would write exactly its
+    answer tokens (and the end-of-turn token): ``(N,)`` booleans, from one forward pass per batch.
+
+    Greedy decoding picks the most likely token at every step. If, reading the reference answer,
+    the model's most likely next token *is* the reference token at every labelled position, then
+    greedy decoding, which starts from the same prompt, writes the same tokens one by one; if it is
+    not at some position, the reply departs from the reference there. So this equals "greedy
+    generation reproduces the answer token for token", at the price of scoring, not generating."""
+    if not examples:
+        raise ValueError("greedy_matches needs at least one encoded example")
+    check_positive_int("batch_size", batch_size)
+    device = model_device(model)
+    matches = []
+    for start in range(0, len(examples), batch_size):
+        input_ids, labels = pad_batch(examples[start:start + batch_size], pad_id)
+        logits = model(input_ids[:, :-1].to(device))  # (B, T-1, V): position t predicts token t+1
+        targets = labels[:, 1:].to(device)  # (B, T-1)
+        wrong = (logits.argmax(dim=-1) != targets) & (targets != IGNORE_INDEX)  # (B, T-1)
+        matches.append(~wrong.any(dim=1))
+    return torch.cat(matches).cpu()
 
 
 def train_sft(model: nn.Module, examples: Sequence[Encoded], config: TrainConfig, *, pad_id: int = DEFAULT_PAD_ID,

@@ -230,3 +230,20 @@ def test_paired_bootstrap_identical_models_and_seed():
 def test_paired_bootstrap_errors(kw, match):
     with pytest.raises(ValueError, match=match):
         metrics.paired_bootstrap(**kw)
+
+
+def test_rate_interval_and_paired_rate_difference():
+    from lmcourse.metrics import paired_rate_difference, rate_interval
+    hits = [True] * 60 + [False] * 40
+    rate, low, high = rate_interval(hits)
+    assert rate == 0.6 and 0.49 < low < 0.56 and 0.64 < high < 0.71  # about 1.96 * sqrt(0.24 / 100) = 0.096 each way
+    assert rate_interval([True] * 10) == (1.0, 1.0, 1.0)
+    # paired: b is right on a subset of a's examples, so every resample has a >= b
+    a, b = [1] * 50 + [0] * 50, [1] * 30 + [0] * 70
+    diff, low, high = paired_rate_difference(a, b)
+    assert diff == pytest.approx(0.2) and 0 < low < 0.2 < high
+    for bad in ([], [[1, 0]], [0.5, 1]):
+        with pytest.raises(ValueError, match="booleans"):
+            rate_interval(bad)
+    with pytest.raises(ValueError, match="same examples"):
+        paired_rate_difference([1, 0], [1])

@@ -132,3 +132,38 @@ def test_a_table_written_before_the_intervals_still_loads(tmp_path):
                     "old,n-gram,words,10,100,2,1.00,2\n")
     (row,) = metrics.load_results(path)
     assert row.bits_per_char == 2.0 and math.isnan(row.bpc_ci_high)
+
+
+class _Bytes:
+    """A byte-level tokenizer: one token per byte (id = byte), as causal_lm_paragraph_nll needs."""
+
+    class bpe:
+        @staticmethod
+        def token_bytes(i: int) -> bytes:
+            return bytes([i])
+
+    @staticmethod
+    def encode(text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    @staticmethod
+    def decode(ids: list[int]) -> str:
+        return bytes(ids).decode("utf-8")
+
+
+def test_causal_lm_paragraph_nll_sums_the_text_nll_into_paragraphs():
+    import torch
+    import torch.nn.functional as F
+
+    from lmcourse.paragraphs import causal_lm_paragraph_nll
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(257, 8), torch.nn.Linear(8, 257))  # (1, T) -> (1, T, V)
+    lines = ["ab c", "é", "xyz"]
+    nll, n = causal_lm_paragraph_nll(model, _Bytes(), lines, start_id=256, window=3)
+    ids = _Bytes.encode("\n".join(lines))
+    stream = torch.tensor([256] + ids)
+    with torch.no_grad():  # this model has no context, so windows do not matter: one pass gives the same nats
+        token_nll = F.cross_entropy(model(stream[None, :-1])[0], stream[1:], reduction="none").double()
+    assert n == len(ids) == 11  # "é" is two bytes
+    expected = [token_nll[:5].sum(), token_nll[5:8].sum(), token_nll[8:].sum()]  # "ab c\n", "é\n", "xyz"
+    assert np.allclose(nll, [float(e) for e in expected])

@@ -11,6 +11,7 @@ from lmcourse.sft import (
     encode_example,
     encode_examples,
     example_losses,
+    greedy_matches,
     pad_batch,
     render_segments,
     sft_loss,
@@ -156,3 +157,20 @@ def test_a_tiny_llama_learns_the_assistant_tokens(tok):
     assert after < 0.2 * before, (before, after)
     with pytest.raises(ValueError, match="does not support checkpoint"):
         train_sft(model, encoded, TrainConfig(checkpoint="x.safetensors", progress=False))
+
+
+def test_greedy_matches_is_true_exactly_when_greedy_decoding_writes_the_answer():
+    model = make_model(1).eval()
+    examples = []
+    for prompt in ([5, 9, 14], [7, 7, 30, 41, 2, 8]):
+        reply = model.generate(prompt, 6, temperature=0.0)  # greedy: the model's own answer
+        examples.append((prompt + reply, [IGNORE_INDEX] * len(prompt) + reply))
+    ids, labels = examples[1]
+    wrong_last = (ids[:-1] + [ids[-1] + 1], labels[:-1] + [labels[-1] + 1])  # one answer token changed
+    wrong_first = (ids[:6] + [ids[6] + 1] + ids[7:], labels[:6] + [labels[6] + 1] + labels[7:])
+    batch = [examples[0], wrong_last, examples[1], wrong_first]
+    assert greedy_matches(model, batch, batch_size=4).tolist() == [True, False, True, False]
+    # batches of one (no padding) agree with one padded batch
+    assert greedy_matches(model, batch, batch_size=1).tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match="at least one"):
+        greedy_matches(model, [])

@@ -15,20 +15,33 @@ policy may move from the reference (small ``beta``: far).
 - :func:`sequence_logprob`: ``log pi(y | x)``, the summed log-probabilities of the response tokens
   only (the prompt and padding masked);
 - :func:`dpo_loss`: the loss, and the implicit rewards ``beta * (log pi - log pi_ref)`` whose margin
-  the chapter plots over training.
+  the chapter plots over training;
+- :func:`response_logprobs`: ``log pi(y | x)`` of encoded examples (:mod:`lmcourse.sft`'s ids and
+  labels), without gradients: the frozen reference's values, computed once before training;
+- :func:`train_dpo`: the loss minimised through :func:`lmcourse.train.train_on_examples` (the book's one
+  update step), with the rewards of every step recorded in a :class:`DPOTrace`.
 
 Left out: the reference-free and length-normalised variants (SimPO, IPO's squared loss, label
-smoothing for noisy preferences), and batching chosen and rejected through one forward pass.
+smoothing for noisy preferences), and a reference model kept in memory (its log-probabilities never change, so they are computed once).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from lmcourse._checks import check_float
+from lmcourse._checks import check_float, check_positive_int
+from lmcourse._torch import model_device
+from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, pad_batch
+from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
-__all__ = ["sequence_logprob", "dpo_loss"]
+__all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo"]
+
+Pair = tuple[Encoded, Encoded]  # (chosen, rejected), each (input_ids, labels) as lmcourse.sft encodes them
 
 
 def _check_logprob_inputs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> None:
@@ -105,3 +118,73 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     rejected_reward = beta * (policy_rejected - ref_rejected.detach())  # (B,)
     loss = -F.logsigmoid(chosen_reward - rejected_reward).mean()  # Bradley-Terry: P(chosen > rejected)
     return loss, chosen_reward.detach(), rejected_reward.detach()
+
+
+def _batch_logprobs(model: nn.Module, examples: Sequence[Encoded], pad_id: int) -> torch.Tensor:
+    """``log pi(answer | prompt)`` ``(B,)`` of encoded examples, padded into one batch."""
+    input_ids, labels = pad_batch(examples, pad_id)
+    device = model_device(model)
+    logits = model(input_ids[:, :-1].to(device))  # (B, T-1, V): position t predicts token t+1
+    targets = labels[:, 1:].to(device)  # (B, T-1)
+    return sequence_logprob(logits, targets, targets != IGNORE_INDEX)
+
+
+@torch.no_grad()
+def response_logprobs(model: nn.Module, examples: Sequence[Encoded], batch_size: int = 8,
+                      pad_id: int = DEFAULT_PAD_ID) -> torch.Tensor:
+    """``log pi(answer | prompt)`` ``(N,)`` of each encoded example, with no gradient (in eval mode)."""
+    if not examples:
+        raise ValueError("response_logprobs needs at least one encoded example")
+    check_positive_int("batch_size", batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([_batch_logprobs(model, examples[i:i + batch_size], pad_id).cpu()
+                          for i in range(0, len(examples), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class DPOTrace:
+    """The implicit rewards ``beta * (log pi - log pi_ref)`` of each training step's batch, averaged."""
+
+    chosen_reward: list[float] = field(default_factory=list)
+    rejected_reward: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)  # share of pairs whose chosen reward is higher
+
+    @property
+    def margin(self) -> list[float]:
+        """Chosen minus rejected reward, per step: 0 at the start (policy = reference), then growing."""
+        return [c - r for c, r in zip(self.chosen_reward, self.rejected_reward)]
+
+
+def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tensor, config: TrainConfig, *,
+              beta: float = 0.1, pad_id: int = DEFAULT_PAD_ID) -> tuple[History, DPOTrace]:
+    """Minimise :func:`dpo_loss` over (chosen, rejected) pairs of encoded examples, training `model`'s
+    trainable parameters (all, or a LoRA adapter's). ``ref_logprobs[i]`` holds the frozen reference's
+    ``(log pi_ref(chosen), log pi_ref(rejected))`` of pair i, ``(N, 2)`` (:func:`response_logprobs`):
+    the reference never changes, so it is not run during training. Each step reads a batch of pairs
+    as one padded batch of chosen and rejected answers; ``history.train_loss`` is the DPO loss."""
+    check_example_config(config, "train_dpo")
+    check_float("beta", beta, 0.0, low_open=True)
+    if not pairs:
+        raise ValueError("train_dpo needs at least one (chosen, rejected) pair")
+    if not isinstance(ref_logprobs, torch.Tensor) or tuple(ref_logprobs.shape) != (len(pairs), 2):
+        raise ValueError(f"ref_logprobs must be a tensor (N, 2) = ({len(pairs)}, 2) of the reference's "
+                         f"(chosen, rejected) log-probabilities, got {_describe(ref_logprobs)}")
+    trace = DPOTrace()
+
+    def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
+        rows = [pairs[i][0] for i in indices] + [pairs[i][1] for i in indices]  # chosen first, then rejected
+        logp = _batch_logprobs(model, rows, pad_id)  # (2B,)
+        ref = ref_logprobs[indices].to(logp.device)  # (B, 2)
+        loss, chosen, rejected = dpo_loss(logp[:len(indices)], logp[len(indices):], ref[:, 0], ref[:, 1], beta)
+        trace.chosen_reward.append(chosen.mean().item())
+        trace.rejected_reward.append(rejected.mean().item())
+        trace.accuracy.append((chosen > rejected).float().mean().item())
+        return loss, sum(len(ids) for ids, _ in rows)
+
+    lengths = [len(chosen[0]) + len(rejected[0]) for chosen, rejected in pairs]
+    history = train_on_examples(model, len(pairs), config, batch_loss, lengths=lengths, desc="dpo")
+    return history, trace

@@ -118,3 +118,47 @@ def test_dpo_loss_errors():
         dpo_loss(x, torch.zeros(4), x, x, beta=0.1)
     with pytest.raises(ValueError, match="must share one shape and dtype"):
         dpo_loss(x, x.double(), x, x, beta=0.1)
+
+
+def _tiny_llama(seed: int = 0):
+    from lmcourse.llama import Llama, LlamaConfig
+    torch.manual_seed(seed)
+    return Llama(LlamaConfig.tiny(vocab_size=40, context_length=32))
+
+
+def _pair(prompt: list[int], chosen: list[int], rejected: list[int]):
+    def encoded(answer):
+        return prompt + answer, [-100] * len(prompt) + answer
+    return encoded(chosen), encoded(rejected)
+
+
+def test_response_logprobs_sums_the_answer_tokens_and_ignores_padding():
+    from lmcourse.dpo import response_logprobs
+    model = _tiny_llama()
+    examples = [([3, 4, 5, 6], [-100, -100, 5, 6]), ([7, 8, 9], [-100, 8, 9])]
+    together = response_logprobs(model, examples, batch_size=2)  # one padded batch
+    for (ids, labels), value in zip(examples, together):
+        logp = torch.log_softmax(model(torch.tensor([ids[:-1]]))[0], dim=-1)  # (T-1, V)
+        by_hand = sum(logp[t - 1, ids[t]] for t in range(1, len(ids)) if labels[t] != -100)
+        assert value.item() == pytest.approx(by_hand.item(), abs=1e-5)
+    assert not together.requires_grad
+    with pytest.raises(ValueError, match="at least one"):
+        response_logprobs(model, [])
+
+
+def test_train_dpo_starts_at_log_2_and_raises_the_chosen_answers():
+    from lmcourse.dpo import response_logprobs, train_dpo
+    from lmcourse.lora import apply_lora
+    from lmcourse.train import TrainConfig
+    model = _tiny_llama(1)
+    pairs = [_pair([5, 6, 7], [10 + k, 11], [20 + k, 21, 22]) for k in range(4)]
+    ref = torch.stack([response_logprobs(model, [c for c, _ in pairs]), response_logprobs(model, [r for _, r in pairs])], 1)
+    apply_lora(model, ["attn.out_proj", "mlp.down"], r=2, alpha=4)  # B = 0: the policy starts as the reference
+    config = TrainConfig(lr=3e-2, batch_size=4, max_steps=40, weight_decay=0.0, progress=False)
+    history, trace = train_dpo(model, pairs, ref, config, beta=0.5)
+    assert history.train_loss[0] == pytest.approx(math.log(2), abs=1e-5) and trace.margin[0] == pytest.approx(0, abs=1e-5)
+    assert history.train_loss[-1] < 0.5 * math.log(2) and trace.margin[-1] > 0.8 and trace.accuracy[-1] == 1.0
+    after = torch.stack([response_logprobs(model, [c for c, _ in pairs]), response_logprobs(model, [r for _, r in pairs])], 1)
+    assert ((after - ref)[:, 0] > (after - ref)[:, 1]).all()  # chosen gained on rejected in every pair
+    with pytest.raises(ValueError, match=r"ref_logprobs must be a tensor \(N, 2\) = \(4, 2\)"):
+        train_dpo(model, pairs, ref[:2], config)

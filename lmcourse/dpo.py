@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from lmcourse._checks import check_float, check_positive_int
 from lmcourse._torch import model_device
-from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, pad_batch
+from lmcourse.sft import DEFAULT_PAD_ID, Encoded, answer_logits, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo"]
@@ -121,12 +121,13 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
 
 
 def _batch_logprobs(model: nn.Module, examples: Sequence[Encoded], pad_id: int) -> torch.Tensor:
-    """``log pi(answer | prompt)`` ``(B,)`` of encoded examples, padded into one batch."""
-    input_ids, labels = pad_batch(examples, pad_id)
+    """``log pi(answer | prompt)`` ``(B,)`` of encoded examples, padded into one batch (the output layer
+    applied at the answer positions only, :func:`lmcourse.sft.answer_logits`)."""
     device = model_device(model)
-    logits = model(input_ids[:, :-1].to(device))  # (B, T-1, V): position t predicts token t+1
-    targets = labels[:, 1:].to(device)  # (B, T-1)
-    return sequence_logprob(logits, targets, targets != IGNORE_INDEX)
+    input_ids, labels = (t.to(device) for t in pad_batch(examples, pad_id))
+    logits, targets, rows = answer_logits(model, input_ids, labels)  # (K, V), (K,), (K,)
+    token_logp = F.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)  # (K,)
+    return torch.zeros(len(examples), dtype=token_logp.dtype, device=device).index_add(0, rows, token_logp)
 
 
 @torch.no_grad()

@@ -40,7 +40,7 @@ from lmcourse._torch import model_device
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["IGNORE_INDEX", "DEFAULT_PAD_ID", "AnswerTruncatedError", "render_segments", "encode_example",
-           "encode_examples", "pad_batch", "token_losses", "sft_loss", "example_losses", "greedy_matches",
+           "encode_examples", "pad_batch", "answer_logits", "token_losses", "sft_loss", "example_losses", "greedy_matches",
            "train_sft"]
 
 IGNORE_INDEX = -100  # the label of a position that is not learned (PyTorch's cross_entropy default)
@@ -146,16 +146,37 @@ def pad_batch(examples: Sequence[Encoded], pad_id: int = DEFAULT_PAD_ID) -> tupl
     return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
 
-def token_losses(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy ``(B, T-1)`` of predicting each token from those before it: entry ``t`` is the
-    loss on token ``t+1``, and exactly 0 (with no gradient) where its label is :data:`IGNORE_INDEX`.
-    `model` maps ids ``(B, T)`` to logits ``(B, T, V)``, as :class:`lmcourse.llama.Llama` does."""
+def answer_logits(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The logits ``(K, V)`` that predict the K labelled tokens of a batch, their targets ``(K,)`` and
+    the row each belongs to ``(K,)``. Position ``t`` of ``input_ids[:, :-1]`` predicts token ``t+1``.
+
+    A model with ``hidden_states`` and an output layer ``decoder`` (the book's decoders, Llama
+    included) gets its output layer applied at the labelled positions only: the prompt's logits are
+    never used, and with a 49,152-word vocabulary they would cost a fifth of SmolLM2's forward pass.
+    Any other model maps ids ``(B, T)`` to logits ``(B, T, V)``, which are then selected."""
     if input_ids.shape != labels.shape or input_ids.dim() != 2:
         raise ValueError(f"input_ids and labels must both be (B, T), got {tuple(input_ids.shape)} and "
                          f"{tuple(labels.shape)}")
-    logits = model(input_ids[:, :-1])  # (B, T-1) -> (B, T-1, V): position t predicts token t+1
     targets = labels[:, 1:]  # (B, T-1)
-    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+    chosen = targets != IGNORE_INDEX  # (B, T-1)
+    if hasattr(model, "hidden_states") and getattr(model, "decoder", None) is not None:
+        logits = model.decoder(model.hidden_states(input_ids[:, :-1])[chosen])  # (K, C) @ (C, V) -> (K, V)
+    else:
+        logits = model(input_ids[:, :-1])[chosen]  # (B, T-1, V) -> (K, V)
+    rows = torch.arange(len(labels), device=labels.device)[:, None].expand_as(targets)[chosen]  # (K,)
+    return logits, targets[chosen], rows
+
+
+def token_losses(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy ``(B, T-1)`` of predicting each token from those before it: entry ``t`` is the
+    loss on token ``t+1``, and exactly 0 (with no gradient) where its label is :data:`IGNORE_INDEX`.
+    `model` maps ids ``(B, T)`` to logits ``(B, T, V)``, as :class:`lmcourse.llama.Llama` does (see
+    :func:`answer_logits`: only the labelled positions' logits are computed)."""
+    logits, targets, _ = answer_logits(model, input_ids, labels)
+    chosen = labels[:, 1:] != IGNORE_INDEX
+    losses = torch.zeros(chosen.shape, dtype=logits.dtype, device=logits.device)  # (B, T-1)
+    return losses.masked_scatter(chosen, F.cross_entropy(logits, targets, reduction="none"))
 
 
 def sft_loss(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -190,11 +211,11 @@ def greedy_matches(model: nn.Module, examples: Sequence[Encoded], batch_size: in
     device = model_device(model)
     matches = []
     for start in range(0, len(examples), batch_size):
-        input_ids, labels = pad_batch(examples[start:start + batch_size], pad_id)
-        logits = model(input_ids[:, :-1].to(device))  # (B, T-1, V): position t predicts token t+1
-        targets = labels[:, 1:].to(device)  # (B, T-1)
-        wrong = (logits.argmax(dim=-1) != targets) & (targets != IGNORE_INDEX)  # (B, T-1)
-        matches.append(~wrong.any(dim=1))
+        input_ids, labels = (t.to(device) for t in pad_batch(examples[start:start + batch_size], pad_id))
+        logits, targets, rows = answer_logits(model, input_ids, labels)  # (K, V), (K,), (K,)
+        wrong = torch.zeros(len(labels), dtype=torch.long, device=device)
+        wrong.index_add_(0, rows, (logits.argmax(dim=-1) != targets).long())  # (B,): wrong tokens per example
+        matches.append(wrong == 0)
     return torch.cat(matches).cpu()
 
 

@@ -174,3 +174,23 @@ def test_greedy_matches_is_true_exactly_when_greedy_decoding_writes_the_answer()
     assert greedy_matches(model, batch, batch_size=1).tolist() == [True, False, True, False]
     with pytest.raises(ValueError, match="at least one"):
         greedy_matches(model, [])
+
+
+def test_answer_logits_at_the_labelled_positions_equal_the_full_logits(tok):
+    from lmcourse.sft import answer_logits
+
+    class LogitsOnly(torch.nn.Module):  # the same model seen only through model(ids) -> (B, T, V)
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids):
+            return self.inner(ids)
+
+    model = make_model(2)
+    ids, labels = pad_batch([encode_example(tok, convo("hi", "ok"), 100), encode_example(tok, convo("a b", "yes"), 100)])
+    fast, targets, rows = answer_logits(model, ids, labels)
+    full, targets2, rows2 = answer_logits(LogitsOnly(model), ids, labels)
+    assert torch.allclose(fast, full, atol=1e-5) and torch.equal(targets, targets2) and torch.equal(rows, rows2)
+    assert fast.shape == (3 + 4, 259) and rows.tolist() == [0] * 3 + [1] * 4  # "ok"+end, "yes"+end
+    assert torch.allclose(token_losses(model, ids, labels), token_losses(LogitsOnly(model), ids, labels), atol=1e-5)

@@ -22,7 +22,8 @@ from typing import Any, Callable, Sequence
 from lmcourse.exercises.compare import a_type, compare, same, short
 from lmcourse.exercises.runner import TimeLimitExceeded, call_with_time_limit
 
-CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt", "llm")
+CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt", "llm",
+                   "adapt")
 REGISTRY: dict[str, "Exercise"] = {}
 
 

@@ -1,0 +1,90 @@
+"""lmcourse.preferences: sentence splitting, the topic split, the committed pairs, and the end-of-turn
+probability against a hand computation (tiny model) and on SmolLM2 itself."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lmcourse.preferences import (HELDOUT_TOPICS, TOPICS, complete_sentences, end_probabilities, end_probability,
+                                  first_sentence, load_preferences, sentences, split_topics)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Volcanoes erupt. Lava flows!", ["Volcanoes erupt.", "Lava flows!"]),
+    ("Is it hot? Yes, about 1,200 degrees.", ["Is it hot?", "Yes, about 1,200 degrees."]),
+    ("Pi is 3.14 or so. It never ends", ["Pi is 3.14 or so.", "It never ends"]),
+    ("Some ants, e.g. the fire ant, sting. Mr. Smith and J. Doe agree.",
+     ["Some ants, e.g. the fire ant, sting.", "Mr. Smith and J. Doe agree."]),
+    ("", []),
+])
+def test_sentences(text, expected):
+    assert sentences(text) == expected
+
+
+def test_first_and_complete_sentences():
+    assert first_sentence("One. Two.") == "One." and first_sentence("") == ""
+    assert complete_sentences("The Sun is a star. It is about 4.6 billion years old. Its core") == \
+        "The Sun is a star. It is about 4.6 billion years old."
+    assert complete_sentences("no full stop at all") == ""
+
+
+def test_topics_split_is_seeded_and_disjoint():
+    train, heldout = split_topics()
+    assert len(heldout) == HELDOUT_TOPICS and len(train) + len(heldout) == len(TOPICS) == len(set(TOPICS))
+    assert not set(train) & set(heldout) and split_topics() == (train, heldout) and split_topics(1) != (train, heldout)
+
+
+def test_committed_pairs_follow_the_rules():
+    pairs, heldout = load_preferences("train"), load_preferences("heldout")
+    train_topics, heldout_topics = split_topics()
+    assert len(pairs) >= 40 and len(heldout) == HELDOUT_TOPICS
+    for p in pairs:
+        assert p["topic"] in train_topics and p["topic"] in p["prompt"]
+        assert len(sentences(p["rejected"])) >= 2 and p["chosen"] == first_sentence(p["rejected"])
+        assert p["rejected"].startswith(p["chosen"]) and p["rejected"][-1] in ".!?"
+    for h in heldout:
+        assert h["topic"] in heldout_topics and h["first_sentence"] == first_sentence(h["base_reply"])
+    with pytest.raises(ValueError, match="unknown split"):
+        load_preferences("valid")
+
+
+def test_end_probability_by_hand_on_a_tiny_model():
+    from tests.test_sft import CHATML, SPECIALS  # a byte tokenizer with SmolLM2's template
+    from lmcourse.bpe import ByteBPE
+    from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer
+
+    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=SPECIALS, pattern=SMOLLM_PATTERN)
+    tok = SmolLM2Tokenizer(bpe, 259, CHATML, bos_id=1, eos_id=2)
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.tiny(vocab_size=259, context_length=128)).eval()
+    text = tok.apply_chat_template([{"role": "user", "content": "Hi?"}], add_generation_prompt=True) + "Yes."
+    with torch.no_grad():
+        logits = model(torch.tensor([tok.encode(text)]))[0, -1].double()
+    by_hand = math.exp(logits[2].item()) / torch.exp(logits).sum().item()
+    assert end_probability(model, tok, "Hi?", "Yes.") == pytest.approx(by_hand, rel=1e-9)
+    assert end_probabilities(model, tok, ["Hi?", "Hi?"], ["Yes.", "No."]).shape == (2,)
+    with pytest.raises(ValueError, match="one prefix per prompt"):
+        end_probabilities(model, tok, ["Hi?"], [])
+
+
+def test_the_first_pair_regenerates_with_smollm2():
+    from lmcourse.llama import chat, load_smollm2
+
+    model, tokenizer = load_smollm2()
+    pair, held = load_preferences("train")[0], load_preferences("heldout")[0]
+    text = chat([{"role": "user", "content": pair["prompt"]}], model=model, tokenizer=tokenizer, max_tokens=96).text
+    assert complete_sentences(text) == pair["rejected"]
+    assert 0 < end_probability(model, tokenizer, held["prompt"], held["first_sentence"]) < 1
+
+
+def test_data_readme_names_each_file_with_its_checksum():
+    from lmcourse._io import file_digest
+    from lmcourse.data import data_file
+
+    readme = data_file("README.md").read_text(encoding="utf-8")
+    for name in ("train", "heldout"):
+        path = data_file(f"preferences/{name}.jsonl")
+        assert f"`{name}.jsonl`" in readme and file_digest(path) in readme and f"{path.stat().st_size:,}" in readme

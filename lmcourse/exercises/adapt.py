@@ -43,7 +43,7 @@ def _lora_forward(x, weight, bias, A, B, alpha, r):
             base.bias.copy_(bias)
         layer.A.copy_(A)
         layer.B.copy_(B)
-        return layer(x)
+        return layer(x).numpy()
 
 
 def _lora_wrong(x, weight, bias, A, B, alpha, r, *, scale=None, swap=False, use_bias=True):
@@ -130,7 +130,7 @@ register(Exercise(
 
 
 def _dpo_oracle(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
-    return dpo.dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)[0]
+    return dpo.dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)[0].numpy()  # a 0-d array
 
 
 def _dpo_case(seed: int, n: int, beta: float, label: str, equal: bool = False) -> Case:

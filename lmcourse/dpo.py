@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from lmcourse._checks import check_float, check_positive_int
 from lmcourse._torch import model_device
-from lmcourse.sft import DEFAULT_PAD_ID, Encoded, answer_logits, pad_batch
+from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo"]
@@ -161,14 +161,20 @@ class DPOTrace:
 
 
 def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tensor, config: TrainConfig, *,
-              beta: float = 0.1, pad_id: int = DEFAULT_PAD_ID) -> tuple[History, DPOTrace]:
+              beta: float = 0.1, nll_weight: float = 0.0, pad_id: int = DEFAULT_PAD_ID) -> tuple[History, DPOTrace]:
     """Minimise :func:`dpo_loss` over (chosen, rejected) pairs of encoded examples, training `model`'s
     trainable parameters (all, or a LoRA adapter's). ``ref_logprobs[i]`` holds the frozen reference's
     ``(log pi_ref(chosen), log pi_ref(rejected))`` of pair i, ``(N, 2)`` (:func:`response_logprobs`):
     the reference never changes, so it is not run during training. Each step reads a batch of pairs
-    as one padded batch of chosen and rejected answers; ``history.train_loss`` is the DPO loss."""
+    as one padded batch of chosen and rejected answers; ``history.train_loss`` is the loss minimised.
+
+    ``nll_weight > 0`` adds that weight times the chosen answers' mean negative log-likelihood per token
+    (the SFT loss on the chosen answers, as Pang et al. 2024 do): DPO alone only asks the chosen answer
+    to gain on the rejected one, and can get there by making both less likely, which lets the policy
+    drift to text in neither; the added term keeps the chosen answers likely."""
     check_example_config(config, "train_dpo")
     check_float("beta", beta, 0.0, low_open=True)
+    check_float("nll_weight", nll_weight, 0.0)
     if not pairs:
         raise ValueError("train_dpo needs at least one (chosen, rejected) pair")
     if not isinstance(ref_logprobs, torch.Tensor) or tuple(ref_logprobs.shape) != (len(pairs), 2):
@@ -181,6 +187,10 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
         logp = _batch_logprobs(model, rows, pad_id)  # (2B,)
         ref = ref_logprobs[indices].to(logp.device)  # (B, 2)
         loss, chosen, rejected = dpo_loss(logp[:len(indices)], logp[len(indices):], ref[:, 0], ref[:, 1], beta)
+        if nll_weight:
+            chosen_tokens = torch.tensor([sum(label != IGNORE_INDEX for label in pairs[i][0][1]) for i in indices],
+                                         dtype=logp.dtype, device=logp.device)  # (B,) answer tokens
+            loss = loss + nll_weight * (-logp[:len(indices)] / chosen_tokens).mean()
         trace.chosen_reward.append(chosen.mean().item())
         trace.rejected_reward.append(rejected.mean().item())
         trace.accuracy.append((chosen > rejected).float().mean().item())

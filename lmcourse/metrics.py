@@ -31,7 +31,7 @@ __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "bootstrap_bpc", "paired_bootstrap",
     "rate_interval", "paired_rate_difference",
     "accuracy", "precision", "recall", "f1_score",
-    "Result", "record", "load_results", "load_paragraph_nll", "paragraph_nll_path", "results_path", "results_table", "style_results", "chapter_order",
+    "Result", "record", "show_results", "load_results", "load_paragraph_nll", "paragraph_nll_path", "results_path", "results_table", "style_results", "chapter_order",
 ]
 
 
@@ -461,3 +461,16 @@ def style_results(table: Any, seconds_decimals: int = 0) -> Any:
                "train s": f"{{:.{seconds_decimals}f}}", "params": "{:,}"}
     formats = {column: f for column, f in formats.items() if column in table.columns}
     return table.style.format(formats, escape="html", na_rep="–").hide(axis="index")
+
+
+def show_results(path: Path | None = None, up_to: str | None = None, seconds_decimals: int = 0) -> None:
+    """Display the results table in a notebook as one table per tokenization, each under its name, in
+    the order the chapters introduced them: models are ranked only against models that read the same
+    tokens (the results page says why)."""
+    from IPython.display import Markdown, display  # only the notebooks need IPython
+
+    table = results_table(path, up_to)
+    order = sorted(table["tokens"].unique(), key=lambda t: min(chapter_order(c) for c in table.loc[table["tokens"] == t, "ch."]))
+    for tokenization in order:
+        display(Markdown(f"**{tokenization}**"))
+        display(style_results(table[table["tokens"] == tokenization], seconds_decimals))

@@ -33,10 +33,12 @@ EXPECTED = {
     "05_bert_input": ["[CLS]", "[SEP]", "$E_\\mathrm{CLS}$", "$E_A$", "$E_B$", "$E_0$", "sum", "LayerNorm",
                       "dropout"],
     "06_kv_cache": ["$q_t$", "$k_t$", "$v_t$", "$k_{t-1}$", "all $t$ keys: (B, H, t, D)", "weights: (B, H, 1, t)"],
-    "08_lora": ["$A$  ($r \\times d_{in}$)", "$B$  ($d_{out} \\times r$)", "zeros at the start", "random at the start",
-                "$\\times\\ \\alpha / r$", "$h = W x + \\frac{\\alpha}{r} B A x$", "frozen weights", "trainable adapter"],
-    "08_dpo": ["$\\log \\pi_{\\theta}(y_w \\mid x)$", "$\\log \\pi_{ref}(y_l \\mid x)$", "loss $= -\\log \\sigma(r_w - r_l)$",
-               "reference (frozen)", "policy (trainable)"],
+    "08_lora": ["$A$  ($r \\times d_\\mathrm{in}$)", "$B$  ($d_\\mathrm{out} \\times r$)", "zeros at the start",
+                "random at the start", "$\\times\\ \\alpha / r$", "$h = W x + \\frac{\\alpha}{r} B A x$", "frozen weights",
+                "trainable adapter", "$r\\,(d_\\mathrm{in} + d_\\mathrm{out})$ weights, trained"],
+    "08_dpo": ["$\\log \\pi_{\\theta}(y_w \\mid x)$", "$\\log \\pi_{\\mathrm{ref}}(y_l \\mid x)$",
+               "loss $= -\\log \\sigma(r_w - r_l)$", "reference (frozen)", "policy (trainable)",
+               "trainable: base + LoRA", "frozen, computed once"],
 }
 
 

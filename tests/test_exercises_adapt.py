@@ -1,8 +1,9 @@
-"""The Chapter 8 checkers' oracles against hand-worked values and independent computations. That each
-checker passes the chapter's reference, fails a stub and fails every registered wrong answer is
-proved over the notebooks by tests/test_exercises.py."""
+"""The Chapter 8 checkers' oracles against hand-worked values and independent computations; that
+each checker passes a reference written here, reports a stub as unwritten and fails every registered
+wrong answer; and, on the chapter's notebook, the same three proofs for its reference solutions."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ import torch
 import torch.nn.functional as F
 
 import lmcourse.exercises.adapt  # noqa: F401  (registers the chapter's checkers)
-from lmcourse.exercises import REGISTRY
+from lmcourse.exercises import REGISTRY, evaluate
+from lmcourse.exercises.notebooks import find_solutions
+from lmcourse.exercises.progress import _chapter_number
+from lmcourse.exercises.selftest import selftest_solution
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "chapters" / "08_adapt.ipynb"
+NAMES = ["adapt.lora_forward", "adapt.assistant_labels", "adapt.dpo_loss", "adapt.lora_parameters"]
 
 
 def _oracle(name):
@@ -24,6 +31,8 @@ def test_lora_forward_oracle_is_the_formula():
         assert np.allclose(_oracle("adapt.lora_forward")(*case.args), expected.numpy(), atol=1e-12)
     assert any(case.args[2] is None for case in REGISTRY["adapt.lora_forward"].cases)
     assert any(case.args[0].dim() == 3 for case in REGISTRY["adapt.lora_forward"].cases)
+    # a case where applying B before A is shape-valid (d_in == d_out == r), so the swap is wrong, not an error
+    assert any(case.args[1].shape[0] == case.args[1].shape[1] == case.args[6] for case in REGISTRY["adapt.lora_forward"].cases)
 
 
 def test_assistant_labels_oracle_on_the_rendered_conversation():
@@ -34,6 +43,28 @@ def test_assistant_labels_oracle_on_the_rendered_conversation():
     assert learned == "Hello.1905"  # both replies' text (their end-of-turn tokens are special ids)
     assert sum(label == 2 for label in labels) == 2  # and each reply's <|im_end|>
     assert _oracle("adapt.assistant_labels")([5, 6], [False, True]) == [-100, 6]
+
+
+def test_assistant_labels_oracle_equals_encode_example():
+    """On the rendered conversation the expected labels are exactly lmcourse.sft.encode_example's."""
+    from lmcourse.bpe import ByteBPE
+    from lmcourse.llama import SMOLLM_PATTERN, SmolLM2Tokenizer
+    from lmcourse.sft import encode_example
+
+    template = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+                "{{ '<|im_start|>system\nS<|im_end|>\n' }}{% endif %}"
+                "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")  # tests/test_sft.py's CHATML
+    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [],
+                             special_tokens={"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2},
+                             pattern=SMOLLM_PATTERN)
+    tok = SmolLM2Tokenizer(bpe, 259, template, bos_id=1, eos_id=2)
+    ids, flags = REGISTRY["adapt.assistant_labels"].cases[-1].args
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
+                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Year?"},
+                {"role": "assistant", "content": "1905"}]
+    want_ids, want_labels = encode_example(tok, messages, max_len=200)
+    assert ids == want_ids and _oracle("adapt.assistant_labels")(ids, flags) == want_labels
 
 
 def test_dpo_oracle_by_hand():
@@ -51,3 +82,79 @@ def test_lora_parameters_oracle_counts_smollm2():
     assert _oracle("adapt.lora_parameters")([(4, 6)], 2) == 20
     smollm_case = next(c for c in REGISTRY["adapt.lora_parameters"].cases if "30 blocks" in c.label)
     assert _oracle("adapt.lora_parameters")(*smollm_case.args) == 2_165_760  # Chapter 8, Section 8.3
+
+
+def test_chapter_label():
+    assert _chapter_number("adapt") == "8"  # progress() shows the chapter as "8 adapt"
+
+
+# --- the three proofs, with references written here (independent of the notebook) ------------
+
+
+def _lora_forward(x, weight, bias, A, B, alpha, r):
+    out = torch.nn.functional.linear(x, weight, bias)
+    return out + (alpha / r) * torch.nn.functional.linear(torch.nn.functional.linear(x, A), B)
+
+
+def _assistant_labels(input_ids, is_assistant):
+    labels = [-100] * len(input_ids)
+    for t, (token, learned) in enumerate(zip(input_ids, is_assistant)):
+        if learned:
+            labels[t] = token
+    return labels
+
+
+def _dpo_loss(pc, pr, rc, rr, beta):
+    margin = beta * (pc - pr) - beta * (rc - rr)
+    return F.softplus(-margin).mean()  # -log sigmoid(m) = log(1 + exp(-m))
+
+
+def _lora_parameters(shapes, r):
+    return sum(r * d_in + d_out * r for d_out, d_in in shapes)
+
+
+REFERENCES = {"adapt.lora_forward": _lora_forward, "adapt.assistant_labels": _assistant_labels,
+              "adapt.dpo_loss": _dpo_loss, "adapt.lora_parameters": _lora_parameters}
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_passes_stub_unwritten_and_every_wrong_answer_fails(name):
+    exercise = REGISTRY[name]
+    assert 3 <= len(exercise.cases) <= 6 and all(case.label for case in exercise.cases)
+    assert evaluate(name, REFERENCES[name]).passed
+    stub = str(evaluate(name, _stub))
+    assert "Not written yet" in stub and "Hint" not in stub
+    assert len(exercise.wrong_answers) >= 3
+    caught = [label for label, fn in exercise.wrong_answers.items() if not evaluate(name, fn).passed]
+    assert caught == list(exercise.wrong_answers)
+
+
+def test_wrong_answers_of_the_brief_are_registered():
+    assert {"forgets the alpha / r scale", "scales by alpha, not alpha / r", "applies B before A",
+            "ignores the bias"} <= set(REGISTRY["adapt.lora_forward"].wrong_answers)
+    assert {"learns the prompt instead", "masks with 0 instead of -100",
+            "shifts the labels by one"} <= set(REGISTRY["adapt.assistant_labels"].wrong_answers)
+    assert {"forgets the minus sign", "leaves out the reference", "uses -sigmoid instead of -logsigmoid",
+            "applies beta to the chosen reply only", "sums over the batch"} <= set(REGISTRY["adapt.dpo_loss"].wrong_answers)
+    assert {"counts a full matrix per layer", "counts A only",
+            "counts the first layer only"} <= set(REGISTRY["adapt.lora_parameters"].wrong_answers)
+
+
+def test_in_place_labels_are_reported_as_a_changed_input():
+    text = str(evaluate("adapt.assistant_labels", REGISTRY["adapt.assistant_labels"].wrong_answers[
+        "overwrites input_ids in place"]))
+    assert "changed its input `input_ids`" in text
+
+
+@pytest.mark.skipif(not NOTEBOOK.exists(), reason="the chapter is not written yet")
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_reference_passes_stub_and_wrong_answers_fail(name, tmp_path):
+    (tmp_path / NOTEBOOK.name).write_bytes(NOTEBOOK.read_bytes())
+    [cell] = [c for c in find_solutions(tmp_path) if c.exercise == name]
+    result = selftest_solution(cell)
+    assert result.ok, result.problems
+    assert result.reference_passes and result.stub_fails and result.wrong_answers_caught == result.wrong_answers >= 3

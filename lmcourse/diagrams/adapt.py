@@ -1,77 +1,116 @@
-"""Diagrams of Chapter 8: a LoRA-adapted linear layer, and one DPO training step."""
+"""Diagrams of Chapter 8: a linear layer adapted with LoRA (Hu et al. 2021), and one training step of
+direct preference optimisation (Rafailov et al. 2023). Symbols follow the chapter: $d_\\text{in}$,
+$d_\\text{out}$, rank $r$, scale $\\alpha / r$; policy $\\pi_\\theta$, reference $\\pi_\\text{ref}$, chosen
+reply $y_w$, rejected reply $y_l$."""
 
 from __future__ import annotations
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Polygon
+from matplotlib.patches import Arc, Polygon, Rectangle
 
-from lmcourse.diagrams._draw import EDGE, PALETTE, arrow, box, canvas, circle, legend, note, title
+from lmcourse.diagrams._draw import (EDGE, FONT, NOTE, PALETTE, SMALL, Box, arrow, box, canvas, circle, legend, note,
+                                    title)
 
 __all__ = ["draw_lora", "draw_dpo"]
 
 
+def _relabel(ax: Axes, labels: list[str]) -> None:
+    """Give the legend's entries the names they have in this diagram (the colours stay the book's)."""
+    for text, label in zip(ax.get_legend().texts, labels):
+        text.set_text(label)
+
+
+def _lock(ax: Axes, x: float, y: float) -> None:
+    """A small padlock centred at (x, y): frozen, not updated by training."""
+    ax.add_patch(Arc((x, y + 0.07), 0.17, 0.26, theta1=0, theta2=180, color=EDGE, linewidth=1.1, zorder=3))
+    ax.plot([x - 0.085, x - 0.085], [y - 0.02, y + 0.07], [x + 0.085, x + 0.085], [y - 0.02, y + 0.07],
+            color=EDGE, linewidth=1.1, zorder=3, solid_capstyle="butt")
+    ax.add_patch(Rectangle((x - 0.14, y - 0.17), 0.28, 0.19, facecolor=EDGE, edgecolor=EDGE, linewidth=0.8,
+                           zorder=3))
+
+
+def _trapezoid(ax: Axes, x: float, y0: float, y1: float, w0: float, w1: float, text: str) -> None:
+    """A trainable matrix drawn as a trapezoid, `w0` wide at y0 and `w1` wide at y1: it changes the width."""
+    ax.add_patch(Polygon([(x - w0 / 2, y0), (x + w0 / 2, y0), (x + w1 / 2, y1), (x - w1 / 2, y1)], closed=True,
+                         facecolor=PALETTE["mlp"][0], edgecolor=EDGE, linewidth=0.8, zorder=2))
+    ax.text(x, (y0 + y1) / 2, text, ha="center", va="center", fontsize=FONT, zorder=3)
+
+
 def draw_lora() -> Figure:
-    """A linear layer with LoRA: the frozen W beside the trainable bottleneck B A, scaled and summed."""
-    fig, ax = canvas(14, 6.9)
-    title(ax, 7, 6.6, "A linear layer with LoRA")
-    x_in = box(ax, 7, 0.55, "$x$   ($d_{in}$)", "input", w=2.2)
-    frozen = box(ax, 3.9, 2.9, "$W$  ($d_{out} \\times d_{in}$)\nfrozen", "other", w=3.2, h=1.5)
-    note(ax, 3.75, 1.85, "pretrained, not updated", ha="right")
-    note(ax, 3.7, 4.3, "$d_{in} d_{out}$ weights", ha="right")
-    # the bottleneck: A narrows d_in to r, B widens r back to d_out
-    cx = 9.3
-    ax.add_patch(Polygon([(cx - 1.4, 1.75), (cx + 1.4, 1.75), (cx + 0.5, 2.45), (cx - 0.5, 2.45)], closed=True,
-                         facecolor=PALETTE["mlp"][0], edgecolor=EDGE, linewidth=0.8, zorder=2))
-    ax.text(cx, 2.05, "$A$  ($r \\times d_{in}$)", ha="center", va="center", fontsize=9, zorder=3)
-    ax.add_patch(Polygon([(cx - 0.5, 3.35), (cx + 0.5, 3.35), (cx + 1.4, 4.05), (cx - 1.4, 4.05)], closed=True,
-                         facecolor=PALETTE["mlp"][0], edgecolor=EDGE, linewidth=0.8, zorder=2))
-    ax.text(cx, 3.75, "$B$  ($d_{out} \\times r$)", ha="center", va="center", fontsize=9, zorder=3)
-    arrow(ax, (cx, 2.45), (cx, 3.35))
-    note(ax, cx + 0.2, 2.9, "width $r$", ha="left")
-    note(ax, cx + 1.6, 2.05, "random at the start", ha="left")
-    note(ax, cx + 1.6, 3.75, "zeros at the start", ha="left")
-    scale = box(ax, cx, 4.75, "$\\times\\ \\alpha / r$", "add", w=1.4, h=0.5)
-    note(ax, cx + 1.6, 4.75, "trains $r(d_{in} + d_{out})$", ha="left")
-    arrow(ax, (cx, 4.05), scale.bottom)
-    total = circle(ax, 7, 5.45, "+")
-    arrow(ax, x_in.top, (7, 1.15), (3.9, 1.15), frozen.bottom)
-    arrow(ax, (7, 1.15), (cx, 1.15), (cx, 1.75))
-    arrow(ax, frozen.top, (3.9, 5.45), total.left)
-    arrow(ax, scale.top, (cx, 5.45), total.right)
-    arrow(ax, total.top, (7, 6.05))
-    note(ax, 7.25, 6.1, "$h = W x + \\frac{\\alpha}{r} B A x$", size=10, ha="left")
+    """Chapter 8.3: a linear layer with LoRA. The frozen W and, beside it, the trainable bottleneck A
+    (d_in to r) then B (r to d_out), scaled by alpha / r; the two paths are added."""
+    fig, ax = canvas(14, 7.2)
+    title(ax, 7, 6.85, "A linear layer with LoRA")
+    wx, cx, mid = 3.6, 8.8, 6.2  # the frozen path, the adapter's path, the input and the sum
+    x_in = box(ax, mid, 0.5, "$x$   ($d_\\mathrm{in}$)", "input", w=2.2, h=0.55)
+    frozen = box(ax, wx, 3.1, "$W$   ($d_\\mathrm{out} \\times d_\\mathrm{in}$)\npretrained", "other", w=3.4, h=1.7)
+    _lock(ax, wx + 1.4, 3.62)
+    note(ax, wx - 0.15, 1.7, "$d_\\mathrm{in}\\, d_\\mathrm{out}$ weights, frozen", ha="right")
+    # the bottleneck: A narrows d_in to r numbers, B widens them back to d_out
+    _trapezoid(ax, cx, 1.95, 2.65, 2.8, 1.0, "$A$  ($r \\times d_\\mathrm{in}$)")
+    _trapezoid(ax, cx, 3.55, 4.25, 1.0, 2.8, "$B$  ($d_\\mathrm{out} \\times r$)")
+    arrow(ax, (cx, 2.65), (cx, 3.55))
+    note(ax, cx + 0.15, 3.1, "$r$ numbers", ha="left")
+    note(ax, cx + 1.6, 2.3, "random at the start", ha="left")
+    note(ax, cx + 1.6, 3.9, "zeros at the start", ha="left")
+    note(ax, cx + 0.15, 1.55, "$r\\,(d_\\mathrm{in} + d_\\mathrm{out})$ weights, trained", ha="left")
+    scale = box(ax, cx, 4.95, "$\\times\\ \\alpha / r$", "add", w=1.4, h=0.5)
+    arrow(ax, (cx, 4.25), scale.bottom)
+    total = circle(ax, mid, 5.65, "+")
+    arrow(ax, x_in.top, (mid, 1.15), (wx, 1.15), frozen.bottom)
+    arrow(ax, (mid, 1.15), (cx, 1.15), (cx, 1.95))
+    arrow(ax, frozen.top, (wx, 5.65), total.left)
+    arrow(ax, scale.top, (cx, 5.65), total.right)
+    arrow(ax, total.top, (mid, 6.3))
+    note(ax, mid + 0.25, 6.3, "$h = W x + \\frac{\\alpha}{r} B A x$", size=FONT + 1, color="black", ha="left")
+    note(ax, 13.8, 0.5, "after training, merge: $W \\leftarrow W + \\frac{\\alpha}{r} B A$", ha="right")
     legend(ax, ["input", "other", "mlp", "add"])
-    ax.get_legend().texts[1].set_text("frozen weights")
-    ax.get_legend().texts[2].set_text("trainable adapter")
+    _relabel(ax, ["input", "frozen weights", "trainable adapter", "scale and sum"])
     return fig
 
 
+def _scores(ax: Axes, x: float, y: float, model: str, reply: str) -> Box:
+    """A log-probability box: the model's log pi(reply | x), with whether it trains in small type under it."""
+    policy = model == "\\theta"
+    drawn = box(ax, x, y, "", "mlp" if policy else "other", w=3.0, h=0.85)
+    ax.text(x, y + 0.15, f"$\\log \\pi_{{{model}}}({reply} \\mid x)$", ha="center", va="center", fontsize=FONT,
+            zorder=3)
+    ax.text(x, y - 0.22, "trainable: base + LoRA" if policy else "frozen, computed once", ha="center",
+            va="center", fontsize=SMALL - 0.5, color=NOTE, zorder=3)
+    return drawn
+
+
 def draw_dpo() -> Figure:
-    """One DPO step: the policy and the frozen reference score the chosen and the rejected reply; the
-    margin of the implicit rewards goes into -log sigmoid."""
-    fig, ax = canvas(14, 6.2)
-    title(ax, 7, 5.9, "One step of direct preference optimisation")
+    """Chapter 8.5: one DPO step. The policy and the frozen reference score the chosen and the rejected
+    reply; beta times their differences are the implicit rewards, whose margin goes into -log sigmoid."""
+    fig, ax = canvas(14, 7.1)
+    title(ax, 7, 6.8, "One step of direct preference optimisation")
+    note(ax, 7, 6.35, "no reward model and no sampling: two given replies, scored by two models")
     prompt = box(ax, 7, 0.45, "prompt $x$, chosen reply $y_w$, rejected reply $y_l$", "input", w=7.2)
-    scores = {}
-    for x, model, reply in ((2.0, "\\theta", "y_w"), (5.0, "ref", "y_w"), (9.0, "\\theta", "y_l"), (12.0, "ref", "y_l")):
-        kind = "mlp" if model == "\\theta" else "other"
-        scores[(model, reply)] = box(ax, x, 2.2, f"$\\log \\pi_{{{model}}}({reply} \\mid x)$", kind, w=2.6, h=0.6)
-        arrow(ax, (min(max(x, 3.6), 10.4), prompt.y + prompt.h / 2), (min(max(x, 3.6), 10.4), 1.3), (x, 1.3),
-              (x, 2.2 - 0.3))
-    reward_w = box(ax, 3.5, 3.75, "$r_w = \\beta\\,[\\log \\pi_\\theta(y_w \\mid x) - \\log \\pi_{ref}(y_w \\mid x)]$",
-                   "add", w=5.6, h=0.6)
-    reward_l = box(ax, 10.5, 3.75, "$r_l = \\beta\\,[\\log \\pi_\\theta(y_l \\mid x) - \\log \\pi_{ref}(y_l \\mid x)]$",
-                   "add", w=5.6, h=0.6)
+    ref = "\\mathrm{ref}"
+    scores = {(model, reply): _scores(ax, x, 2.25, model, reply)
+              for x, model, reply in ((1.8, "\\theta", "y_w"), (5.1, ref, "y_w"), (8.9, "\\theta", "y_l"),
+                                      (12.2, ref, "y_l"))}
+    for drawn in scores.values():  # from the prompt box's top edge, up to each box
+        start = min(max(drawn.x, prompt.x - 3.2), prompt.x + 3.2)
+        arrow(ax, (start, prompt.top[1]), (start, 1.3), (drawn.x, 1.3), drawn.bottom)
+    rewards = {}
+    for reply, x in (("w", 3.45), ("l", 10.55)):
+        rewards[reply] = box(ax, x, 3.75, f"$r_{reply} = \\beta\\,[\\log \\pi_\\theta(y_{reply} \\mid x) - "
+                                          f"\\log \\pi_{{{ref}}}(y_{reply} \\mid x)]$", "add", w=5.6, h=0.6)
     for (model, reply), source in scores.items():
-        target = reward_w if reply == "y_w" else reward_l
-        end_x = target.x + (source.x - target.x) * 0.5
-        arrow(ax, source.top, (source.x, 3.15), (end_x, 3.15), (end_x, target.y - target.h / 2))
-    loss = box(ax, 7, 5.0, "loss $= -\\log \\sigma(r_w - r_l)$", "out", w=4.2, h=0.6)
-    arrow(ax, reward_w.top, (3.5, 5.0), loss.left)
-    arrow(ax, reward_l.top, (10.5, 5.0), loss.right)
-    note(ax, 7, 4.35, "margin $r_w - r_l$: 0 at the start, where the loss is $\\log 2$")
+        target = rewards[reply[-1]]
+        end = target.x + (source.x - target.x) / 2
+        arrow(ax, source.top, (source.x, 3.1), (end, 3.1), (end, target.bottom[1]))
+    margin = circle(ax, 7, 4.6, "−")
+    arrow(ax, rewards["w"].top, (rewards["w"].x, 4.6), margin.left)
+    arrow(ax, rewards["l"].top, (rewards["l"].x, 4.6), margin.right)
+    note(ax, 6.55, 4.85, "$r_w$", ha="right")
+    note(ax, 7.45, 4.85, "$r_l$", ha="left")
+    loss = box(ax, 7, 5.6, "loss $= -\\log \\sigma(r_w - r_l)$", "out", w=4.2, h=0.55)
+    arrow(ax, margin.top, loss.bottom)
+    note(ax, 9.3, 5.6, "margin $r_w - r_l$ is 0 at the start:\nthe loss starts at $\\log 2$", ha="left")
     legend(ax, ["input", "mlp", "other", "add", "out"])
-    texts = ax.get_legend().texts
-    for k, label in enumerate(["replies", "policy (trainable)", "reference (frozen)", "implicit rewards", "loss"]):
-        texts[k].set_text(label)
+    _relabel(ax, ["prompt and replies", "policy (trainable)", "reference (frozen)", "implicit rewards", "loss"])
     return fig

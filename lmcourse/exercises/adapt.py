@@ -79,28 +79,34 @@ register(Exercise(
 # --- adapt.assistant_labels ------------------------------------------------------------------
 
 
-def _chat_case() -> Case:
+def _chat_case(messages: list[dict[str, str]], label: str) -> Case:
     """A real conversation rendered with SmolLM2's template over a byte-level tokenizer (one token per
     byte), with the mask that lmcourse.sft.encode_example computes for it."""
     from lmcourse.bpe import ByteBPE
     from lmcourse.llama import SMOLLM_PATTERN, SmolLM2Tokenizer
     from lmcourse.sft import IGNORE_INDEX, encode_example
 
-    template = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-                "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+    template = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+                "{{ '<|im_start|>system\nS<|im_end|>\n' }}{% endif %}"
+                "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")  # tests/test_sft.py's
     specials = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
     bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=specials, pattern=SMOLLM_PATTERN)
     tokenizer = SmolLM2Tokenizer(bpe, 259, template, bos_id=1, eos_id=2)
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
-                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Year?"},
-                {"role": "assistant", "content": "1905"}]
     ids, labels = encode_example(tokenizer, messages, max_len=200)
-    return Case((ids, [label != IGNORE_INDEX for label in labels]),
-                label="a conversation of two turns rendered with SmolLM2's template, one token per byte")
+    return Case((ids, [label != IGNORE_INDEX for label in labels]), label=label)
 
 
 def _assistant_labels(input_ids, is_assistant):
     return [token if learned else -100 for token, learned in zip(input_ids, is_assistant)]
+
+
+def _labels_in_place(input_ids, is_assistant):
+    """Wrong: the right labels, but written over the caller's list of ids."""
+    for t, learned in enumerate(is_assistant):
+        if not learned:
+            input_ids[t] = -100
+    return input_ids
 
 
 _LABEL_CASES = [
@@ -108,7 +114,12 @@ _LABEL_CASES = [
     Case(([9, 9, 9], [False, False, False]), label="nothing to learn"),
     Case(([4, 2], [True, True]), label="everything learned"),
     Case(([1, 2, 3, 4, 5, 6, 7], [False, True, True, False, False, True, False]), label="two replies in one conversation"),
-    _chat_case(),
+    _chat_case([{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+               "one exchange rendered with SmolLM2's template (a default system message first), one token per byte"),
+    _chat_case([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
+                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Year?"},
+                {"role": "assistant", "content": "1905"}],
+               "a conversation of two turns rendered with SmolLM2's template, one token per byte"),
 ]
 
 register(Exercise(
@@ -118,11 +129,13 @@ register(Exercise(
     hint="Walk over the ids and the flags together (zip). Keep the id where the flag is True and write -100 "
          "elsewhere; do not shift anything: the loss pairs position t's prediction with the label at t + 1. "
          "Return a list of ints as long as input_ids.",
-    nudge="[token if learned else -100 for token, learned in zip(input_ids, is_assistant)]",
+    nudge="One label per position, no shift: the id where is_assistant is True, -100 where it is False.",
     wrong_answers={"learns the prompt instead": lambda ids, flags: _assistant_labels(ids, [not f for f in flags]),
                    "masks with 0 instead of -100": lambda ids, flags: [t if f else 0 for t, f in zip(ids, flags)],
                    "shifts the labels by one": lambda ids, flags: _assistant_labels(ids, flags)[1:] + [-100],
-                   "learns every token": lambda ids, flags: list(ids)},
+                   "learns every token": lambda ids, flags: list(ids),
+                   "overwrites input_ids in place": _labels_in_place,
+                   "returns a tensor, not a list": lambda ids, flags: torch.tensor(_assistant_labels(ids, flags))},
     rel_tol=0.0, abs_tol=0.0,
 ))
 
@@ -163,7 +176,8 @@ register(Exercise(
     hint="The implicit reward of a reply is beta * (policy log-probability - reference log-probability). The "
          "margin is the chosen reply's reward minus the rejected reply's. The loss of a pair is "
          "-log(sigmoid(margin)); use F.logsigmoid for it, and return the mean over the batch as a 0-d tensor.",
-    nudge="-F.logsigmoid(beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))).mean()",
+    nudge="A pair's loss is -log sigmoid(beta * (chosen log-ratio - rejected log-ratio)), each log-ratio being "
+          "policy minus reference; average the pairs.",
     wrong_answers={"forgets the minus sign": lambda *a: _dpo_wrong(*a, sign=-1.0),
                    "leaves out the reference": lambda *a: _dpo_wrong(*a, reference=False),
                    "uses -sigmoid instead of -logsigmoid": lambda *a: _dpo_wrong(*a, naive=True),
@@ -196,7 +210,7 @@ register(Exercise(
     oracle=_lora_parameters,
     hint="A layer d_in -> d_out gets A of shape (r, d_in) and B of shape (d_out, r): r * (d_in + d_out) "
          "numbers. Add this up over every (d_out, d_in) in shapes.",
-    nudge="sum(r * (d_in + d_out) for d_out, d_in in shapes)",
+    nudge="Each adapted layer adds two small matrices, A (r, d_in) and B (d_out, r); add them up over every layer.",
     wrong_answers={"counts a full matrix per layer": lambda shapes, r: sum(r * i * o for o, i in shapes),
                    "counts A only": lambda shapes, r: sum(r * i for o, i in shapes),
                    "counts the first layer only": lambda shapes, r: r * (shapes[0][0] + shapes[0][1])},

@@ -53,10 +53,11 @@ TEMPLATES = ("Tell me about {topic}.", "What do you know about {topic}?", "Expla
              "Can you describe {topic}?")
 HELDOUT_TOPICS = 24
 
-# a sentence ends at . ! or ? followed by a space and a capital, a digit or a quote, but not after an
-# abbreviation ("e.g.", "i.e.", "Dr.", "Mr.", "St.", "etc.", "vs.") or one capital letter ("J.")
-_ABBREVIATIONS = r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\betc\.)(?<!\b[A-Z]\.)"
-_SENTENCE_END = re.compile(r"(?<=[.!?])" + _ABBREVIATIONS + r"\s+(?=[A-Z0-9\"'(])")
+# a sentence ends at . ! or ? (closing quotes or brackets may follow) before whitespace and a capital,
+# a digit or an opening quote or bracket, or at the end of the text; not inside "3.14" (no space),
+# and a full stop does not end one after an abbreviation ("e.g.", "Dr.") or one capital letter ("J.")
+_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[A-Z0-9\"'“‘(\[]|\s*$)")
+_ABBREVIATION = re.compile(r"(?<![A-Za-z])(?:e\.g|i\.e|Dr|Mr|Mrs|Ms|St|vs|[A-Z])\.$")
 
 
 def split_topics(seed: int = 0) -> tuple[list[str], list[str]]:
@@ -72,19 +73,31 @@ def prompt_for(topic: str, rng: random.Random) -> str:
     return rng.choice(TEMPLATES).replace("{topic}", topic)
 
 
+def _sentence_ends(text: str) -> list[int]:
+    """The offsets in `text` just after each complete sentence (its punctuation and closing quotes)."""
+    return [m.end() for m in _END.finditer(text)
+            if m.group() != "." or not _ABBREVIATION.search(text, 0, m.end())]
+
+
 def sentences(text: str) -> list[str]:
-    """The sentences of a reply, in order; a trailing fragment without a full stop counts as one.
+    """The sentences of a reply, in order; a trailing fragment without end punctuation counts as one.
 
     >>> sentences("Bees make honey, e.g. from clover. They live in hives! Dr. Smith keeps 3.5 million.")
     ['Bees make honey, e.g. from clover.', 'They live in hives!', 'Dr. Smith keeps 3.5 million.']
-    >>> sentences("  "), sentences("One sentence without an end")
-    ([], ['One sentence without an end'])
+    >>> sentences('It is called "the red planet." Its soil is red'), sentences("  ")
+    (['It is called "the red planet."', 'Its soil is red'], [])
     """
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    cuts = [0, *_sentence_ends(text), len(text)]
+    parts = (text[start:end].strip() for start, end in zip(cuts, cuts[1:]))
+    return [part for part in parts if part]
 
 
 def first_sentence(text: str) -> str:
-    """The first sentence of `text` (the whole stripped text if it has one sentence or none)."""
+    """The first sentence of `text` (``""`` if it has none).
+
+    >>> first_sentence("Pi is about 3.14. It never ends.")
+    'Pi is about 3.14.'
+    """
     parts = sentences(text)
     return parts[0] if parts else ""
 
@@ -95,16 +108,16 @@ def complete_sentences(text: str) -> str:
     >>> complete_sentences("It rains. Clouds form when the air")
     'It rains.'
     """
-    parts = sentences(text)
-    while parts and parts[-1][-1] not in ".!?":
-        parts.pop()
-    return text[:text.index(parts[-1]) + len(parts[-1])] if parts else ""
+    ends = _sentence_ends(text)
+    return text[:ends[-1]].strip() if ends else ""
 
 
-def write_preferences(folder: str | Path | None = None, max_tokens: int = 96, seed: int = 0) -> dict[str, Path]:
+def write_preferences(folder: str | Path | None = None, max_tokens: int = 96, seed: int = 0,
+                      progress: bool = True) -> dict[str, Path]:
     """Generate SmolLM2's greedy replies and write ``train.jsonl`` (``id``, ``topic``, ``prompt``,
     ``chosen``, ``rejected``) and ``heldout.jsonl`` (``id``, ``topic``, ``prompt``, ``base_reply``,
-    ``first_sentence``) to `folder` (default ``data/preferences``). Takes minutes on one thread."""
+    ``first_sentence``) to `folder` (default ``data/preferences``). Takes minutes on one thread;
+    `progress` shows a tqdm bar over the questions."""
     from tqdm.auto import tqdm
 
     from lmcourse.llama import chat, load_smollm2
@@ -116,10 +129,10 @@ def write_preferences(folder: str | Path | None = None, max_tokens: int = 96, se
     records: dict[str, list[dict[str, Any]]] = {"train": [], "heldout": []}
     train_topics, heldout_topics = split_topics(seed)
     jobs = [("train", t) for t in train_topics] + [("heldout", t) for t in heldout_topics]
-    for split, topic in tqdm(jobs, desc="replies"):
+    for split, topic in tqdm(jobs, desc="replies", unit="question", disable=not progress):
         prompt = prompt_for(topic, rng)
         text = chat([{"role": "user", "content": prompt}], model=model, tokenizer=tokenizer,
-                    max_tokens=max_tokens).text
+                    max_tokens=max_tokens, temperature=0.0).text
         reply = complete_sentences(text)
         record = {"id": f"{split}-{len(records[split]):03d}", "topic": topic, "prompt": prompt}
         if split == "train":
@@ -167,7 +180,11 @@ def end_probabilities(model: Any, tokenizer: Any, prompts: Sequence[str], prefix
 
 
 def main() -> None:
-    """Write the files and print each one's size and SHA-256 (for data/README.md)."""
+    """Write the files on one thread (as the tests run: another thread count can round differently
+    and change a greedy token) and print each one's size and SHA-256 (for data/README.md)."""
+    import torch
+
+    torch.set_num_threads(1)
     for name, path in write_preferences().items():
         print(f"{path}: {len(load_preferences(name))} records, {path.stat().st_size:,} bytes, "
               f"sha256 {file_digest(path)}")

@@ -18,6 +18,14 @@ from lmcourse.preferences import (HELDOUT_TOPICS, TOPICS, complete_sentences, en
     ("Pi is 3.14 or so. It never ends", ["Pi is 3.14 or so.", "It never ends"]),
     ("Some ants, e.g. the fire ant, sting. Mr. Smith and J. Doe agree.",
      ["Some ants, e.g. the fire ant, sting.", "Mr. Smith and J. Doe agree."]),
+    ("Mrs. Jones lives on St. Mary's Road, i.e. the old one. She is 92.",
+     ["Mrs. Jones lives on St. Mary's Road, i.e. the old one.", "She is 92."]),
+    ('Mars is "the red planet." 2 moons orbit it. (Both are small.) "Phobos" is one.',
+     ['Mars is "the red planet."', "2 moons orbit it.", "(Both are small.)", '"Phobos" is one.']),
+    ("It grows in the U.S. and Canada, etc. Really?! Yes... Lots.", ["It grows in the U.S. and Canada, etc.",
+                                                                      "Really?!", "Yes...", "Lots."]),
+    ("Version 2.0 is out. see below. Done.", ["Version 2.0 is out. see below.", "Done."]),  # no capital: no end
+    ("Line one.\n\nLine two.", ["Line one.", "Line two."]),
     ("", []),
 ])
 def test_sentences(text, expected):
@@ -28,7 +36,10 @@ def test_first_and_complete_sentences():
     assert first_sentence("One. Two.") == "One." and first_sentence("") == ""
     assert complete_sentences("The Sun is a star. It is about 4.6 billion years old. Its core") == \
         "The Sun is a star. It is about 4.6 billion years old."
-    assert complete_sentences("no full stop at all") == ""
+    assert complete_sentences("no full stop at all") == "" and complete_sentences("Ask Dr.") == ""
+    # a repeated sentence: the cut is after the last complete one, not after its first occurrence
+    assert complete_sentences("It rains. It pours. It rains. It po") == "It rains. It pours. It rains."
+    assert complete_sentences('  He said "stop." Then') == 'He said "stop."'
 
 
 def test_topics_split_is_seeded_and_disjoint():
@@ -44,9 +55,14 @@ def test_committed_pairs_follow_the_rules():
     for p in pairs:
         assert p["topic"] in train_topics and p["topic"] in p["prompt"]
         assert len(sentences(p["rejected"])) >= 2 and p["chosen"] == first_sentence(p["rejected"])
-        assert p["rejected"].startswith(p["chosen"]) and p["rejected"][-1] in ".!?"
+        assert p["rejected"].startswith(p["chosen"]) and complete_sentences(p["rejected"]) == p["rejected"]
+    assert set(pairs[0]) == {"id", "topic", "prompt", "chosen", "rejected"}
+    assert len({p["id"] for p in pairs}) == len(pairs) and len({p["topic"] for p in pairs}) == len(pairs)
     for h in heldout:
+        assert set(h) == {"id", "topic", "prompt", "base_reply", "first_sentence"}
         assert h["topic"] in heldout_topics and h["first_sentence"] == first_sentence(h["base_reply"])
+        assert h["first_sentence"] and h["base_reply"].startswith(h["first_sentence"])
+    assert not {p["topic"] for p in pairs} & {h["topic"] for h in heldout}
     with pytest.raises(ValueError, match="unknown split"):
         load_preferences("valid")
 
@@ -56,7 +72,8 @@ def test_end_probability_by_hand_on_a_tiny_model():
     from lmcourse.bpe import ByteBPE
     from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer
 
-    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=SPECIALS, pattern=SMOLLM_PATTERN)
+    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=SPECIALS,
+                             pattern=SMOLLM_PATTERN)
     tok = SmolLM2Tokenizer(bpe, 259, CHATML, bos_id=1, eos_id=2)
     torch.manual_seed(0)
     model = Llama(LlamaConfig.tiny(vocab_size=259, context_length=128)).eval()
@@ -71,12 +88,17 @@ def test_end_probability_by_hand_on_a_tiny_model():
 
 
 def test_the_first_pair_regenerates_with_smollm2():
-    from lmcourse.llama import chat, load_smollm2
+    from lmcourse.llama import chat, load_smollm2, smollm2_path
 
+    try:
+        smollm2_path()
+    except (ModuleNotFoundError, FileNotFoundError) as error:  # pragma: no cover - without the package
+        pytest.skip(str(error))
     model, tokenizer = load_smollm2()
     pair, held = load_preferences("train")[0], load_preferences("heldout")[0]
-    text = chat([{"role": "user", "content": pair["prompt"]}], model=model, tokenizer=tokenizer, max_tokens=96).text
-    assert complete_sentences(text) == pair["rejected"]
+    text = chat([{"role": "user", "content": pair["prompt"]}], model=model, tokenizer=tokenizer, max_tokens=96,
+                temperature=0.0).text
+    assert text.startswith(pair["rejected"]) and complete_sentences(text) == pair["rejected"]
     assert 0 < end_probability(model, tokenizer, held["prompt"], held["first_sentence"]) < 1
 
 

@@ -3,7 +3,6 @@ each checker passes a reference written here, reports a stub as unwritten and fa
 wrong answer; and, on the chapter's notebook, the same three proofs for its reference solutions."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +11,8 @@ import torch.nn.functional as F
 
 import lmcourse.exercises.adapt  # noqa: F401  (registers the chapter's checkers)
 from lmcourse.exercises import REGISTRY, evaluate
-from lmcourse.exercises.notebooks import find_solutions
 from lmcourse.exercises.progress import _chapter_number
-from lmcourse.exercises.selftest import selftest_solution
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "chapters" / "08_adapt.ipynb"
 NAMES = ["adapt.lora_forward", "adapt.assistant_labels", "adapt.dpo_loss", "adapt.lora_parameters"]
 
 
@@ -148,13 +144,3 @@ def test_in_place_labels_are_reported_as_a_changed_input():
     text = str(evaluate("adapt.assistant_labels", REGISTRY["adapt.assistant_labels"].wrong_answers[
         "overwrites input_ids in place"]))
     assert "changed its input `input_ids`" in text
-
-
-@pytest.mark.skipif(not NOTEBOOK.exists(), reason="the chapter is not written yet")
-@pytest.mark.parametrize("name", NAMES)
-def test_notebook_reference_passes_stub_and_wrong_answers_fail(name, tmp_path):
-    (tmp_path / NOTEBOOK.name).write_bytes(NOTEBOOK.read_bytes())
-    [cell] = [c for c in find_solutions(tmp_path) if c.exercise == name]
-    result = selftest_solution(cell)
-    assert result.ok, result.problems
-    assert result.reference_passes and result.stub_fails and result.wrong_answers_caught == result.wrong_answers >= 3

@@ -1,5 +1,5 @@
 """How well a model predicts: entropy, cross-entropy, perplexity, bits per character, bootstrap
-intervals (one model's bits per character; a paired one for ranking two models on the same text),
+intervals (from :mod:`lmcourse.intervals`: one model's bits per character, a paired one for ranking two models),
 and the classification scores used when a model is fine-tuned. Also `record`, which adds a model's
 held-out result to the book's one comparison table, `data/results.csv`, and its nats per test
 paragraph to `data/results_paragraph_nll.csv`, from which the results page ranks models in pairs.
@@ -24,8 +24,8 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from lmcourse._checks import check_positive_int
 from lmcourse._io import atomic_write_text
+from lmcourse.intervals import bootstrap_bpc, paired_bootstrap, paired_rate_difference, rate_interval
 
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "bootstrap_bpc", "paired_bootstrap",
@@ -113,116 +113,6 @@ def bits_per_char(total_nll_nats: float, num_chars: int) -> float:
     if total_nll_nats < 0 or math.isnan(total_nll_nats):
         raise ValueError(f"total negative log-likelihood must be >= 0 nats, got {total_nll_nats}")
     return total_nll_nats / (math.log(2) * num_chars)
-
-
-def _units(nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray, resamples: int,
-           confidence: float, *others: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Check one entry per unit of text in every array; return them as floats."""
-    arrays = [np.asarray(a, dtype=float) for a in (nll, *others)]
-    chars = np.asarray(num_chars, dtype=float)
-    if any(a.ndim != 1 or a.size == 0 or a.shape != chars.shape for a in arrays):
-        shapes = " and ".join(str(a.shape) for a in (*arrays, chars))
-        raise ValueError(f"the nll arrays and num_chars must be 1-D, non-empty and of one length (one entry per "
-                         f"unit of text), got shapes {shapes}")
-    if np.any(chars < 0) or chars.sum() <= 0:
-        raise ValueError("num_chars must be >= 0 for every unit and add up to more than 0")
-    if any(not np.all(np.isfinite(a)) for a in arrays):
-        raise ValueError("the nll arrays hold inf or nan: a model gave some unit probability 0 (smooth it)")
-    return np.stack(arrays), chars
-
-
-def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int, confidence: float,
-                    seed: int) -> tuple[float, float, float]:
-    """``sum(numerator) / sum(denominator)`` over the units and its percentile bootstrap interval."""
-    check_positive_int("resamples", resamples)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
-    picks = np.random.default_rng(seed).integers(0, numerator.size, size=(resamples, numerator.size))  # (R, U)
-    resampled = numerator[picks].sum(axis=1) / np.maximum(denominator[picks].sum(axis=1), 1)  # (R,)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return float(numerator.sum() / denominator.sum()), float(low), float(high)
-
-
-def _percentile_interval(nll: np.ndarray, chars: np.ndarray, resamples: int, confidence: float,
-                         seed: int) -> tuple[float, float, float]:
-    """Bits per character of the summed units and its percentile bootstrap interval."""
-    ratio, low, high = _ratio_interval(nll, chars, resamples, confidence, seed)
-    return ratio / math.log(2), low / math.log(2), high / math.log(2)
-
-
-def bootstrap_bpc(unit_nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray,
-                  resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Bits per character of a text cut into units, with a bootstrap interval: (bpc, low, high).
-
-    ``unit_nll[i]`` is the model's negative log-likelihood of unit i (a test paragraph) in nats,
-    ``num_chars[i]`` its characters. Each resample draws as many units with replacement; the
-    interval holds the middle `confidence` of the resampled scores (percentile bootstrap). It
-    answers: how much would this number move on another test set of such paragraphs? Two models'
-    intervals can overlap while one is consistently better: rank a pair with
-    :func:`paired_bootstrap`. Left out: units that depend on each other (paragraphs of one article).
-
-    >>> bpc, low, high = bootstrap_bpc([10.0, 20.0, 30.0, 40.0], [10, 10, 10, 10])
-    >>> round(bpc * math.log(2), 6), low < bpc < high
-    (2.5, True)
-    """
-    arrays, chars = _units(unit_nll, num_chars, resamples, confidence)
-    return _percentile_interval(arrays[0], chars, resamples, confidence, seed)
-
-
-def paired_bootstrap(nll_a: Sequence[float] | np.ndarray, nll_b: Sequence[float] | np.ndarray,
-                     num_chars: Sequence[int] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
-                     seed: int = 0) -> tuple[float, float, float]:
-    """Bits per character of model a minus model b, with a paired bootstrap interval: (difference, low, high).
-
-    The text is cut into units (documents or paragraphs): ``nll_a[i]`` and ``nll_b[i]`` are the two
-    models' negative log-likelihoods of unit i in nats, ``num_chars[i]`` its characters. Each of
-    `resamples` resamples draws units with replacement, *the same units for both models*, so what
-    the units share (a hard paragraph is hard for both) cancels and the interval measures only how
-    consistently one model beats the other. The interval is the percentile one; an interval that
-    excludes 0 says the ranking is not an accident of which units were tested. Chapter 6 ranks its
-    GPT against a trigram with it. Left out: BCa corrections, units that depend on each other.
-
-    >>> paired_bootstrap([3.0, 5.0, 4.0], [2.0, 4.0, 3.0], [1, 1, 1])[0] * math.log(2)  # doctest: +ELLIPSIS
-    1.0...
-    """
-    arrays, chars = _units(nll_a, num_chars, resamples, confidence, nll_b)
-    return _percentile_interval(arrays[0] - arrays[1], chars, resamples, confidence, seed)  # (U,) a pays more than b
-
-
-def _hits(hits: Sequence[bool] | np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(hits)
-    if array.ndim != 1 or array.size == 0 or not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of booleans (one per example), got shape "
-                         f"{array.shape}" + ("" if array.ndim != 1 or array.size == 0 else " with values other than 0/1"))
-    return array.astype(float)
-
-
-def rate_interval(hits: Sequence[bool] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """The share of examples a model got right, with a percentile bootstrap interval over the
-    examples: (rate, low, high). The counterpart of :func:`bootstrap_bpc` for a pass/fail score.
-
-    >>> rate, low, high = rate_interval([True] * 30 + [False] * 10)
-    >>> rate, low < 0.75 < high
-    (0.75, True)
-    """
-    values = _hits(hits, "hits")
-    return _ratio_interval(values, np.ones_like(values), resamples, confidence, seed)
-
-
-def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence[bool] | np.ndarray,
-                           resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Rate of model a minus rate of model b on the same examples, with a paired bootstrap interval
-    (the same resampled examples for both): (difference, low, high), as :func:`paired_bootstrap`.
-
-    >>> paired_rate_difference([1, 1, 1, 0], [0, 1, 0, 0])[0]
-    0.5
-    """
-    a, b = _hits(hits_a, "hits_a"), _hits(hits_b, "hits_b")
-    if a.shape != b.shape:
-        raise ValueError(f"hits_a and hits_b must score the same examples, got {a.size} and {b.size}")
-    return _ratio_interval(a - b, np.ones_like(a), resamples, confidence, seed)
 
 
 def _labels(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> tuple[list, list]:

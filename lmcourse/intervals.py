@@ -4,7 +4,8 @@ paragraphs) or over examples (a pass/fail rate), alone or paired between two mod
 Resampling the units with replacement and recomputing the score answers "how much would this number
 move on another test set drawn like this one?". A *paired* bootstrap resamples the same units for both
 models, so what the units share (a hard paragraph is hard for both) cancels. Percentile intervals;
-left out: BCa corrections and units that depend on each other. :mod:`lmcourse.metrics` re-exports
+left out: BCa corrections and units that depend on each other. A single pass/fail rate gets Wilson's
+interval instead, which a bootstrap cannot replace at 0% or 100%. :mod:`lmcourse.metrics` re-exports
 every public function here.
 """
 
@@ -103,17 +104,32 @@ def _hits(hits: Sequence[bool] | np.ndarray, name: str) -> np.ndarray:
     return array.astype(float)
 
 
-def rate_interval(hits: Sequence[bool] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """The share of examples a model got right, with a percentile bootstrap interval over the
-    examples: (rate, low, high). The counterpart of :func:`bootstrap_bpc` for a pass/fail score.
+def rate_interval(hits: Sequence[bool] | np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """The share of examples a model got right, with Wilson's score interval: (rate, low, high).
 
-    >>> rate, low, high = rate_interval([True] * 30 + [False] * 10)
-    >>> rate, low < 0.75 < high
-    (0.75, True)
+    Not a bootstrap: resampling 0 successes (or all) gives 0 (or all) every time, an interval of
+    width zero, while Wilson's interval stays honest at the ends (24 of 24 right: 0.86 to 1).
+
+    >>> rate, low, high = rate_interval([True] * 24)
+    >>> rate, round(low, 3), high
+    (1.0, 0.862, 1.0)
     """
     values = _hits(hits, "hits")
-    return _ratio_interval(values, np.ones_like(values), resamples, confidence, seed)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
+    n, rate = values.size, float(values.mean())
+    z = float(np.sqrt(2) * _erfinv(confidence))  # the normal quantile: 1.96 for 0.95
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return rate, max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _erfinv(y: float) -> float:
+    """The inverse error function, by Newton's method on math.erf (enough for a confidence level)."""
+    x = 0.0
+    for _ in range(50):
+        x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
+    return x
 
 
 def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence[bool] | np.ndarray,

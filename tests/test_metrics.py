@@ -236,8 +236,10 @@ def test_rate_interval_and_paired_rate_difference():
     from lmcourse.metrics import paired_rate_difference, rate_interval
     hits = [True] * 60 + [False] * 40
     rate, low, high = rate_interval(hits)
-    assert rate == 0.6 and 0.49 < low < 0.56 and 0.64 < high < 0.71  # about 1.96 * sqrt(0.24 / 100) = 0.096 each way
-    assert rate_interval([True] * 10) == (1.0, 1.0, 1.0)
+    assert rate == 0.6 and low == pytest.approx(0.5020, abs=1e-4) and high == pytest.approx(0.6906, abs=1e-4)  # Wilson
+    rate, low, high = rate_interval([True] * 10)
+    assert rate == high == 1.0 and low == pytest.approx(0.7225, abs=1e-4)  # not the bootstrap's (1, 1)
+    assert rate_interval([False] * 120)[2] == pytest.approx(0.0310, abs=1e-4)
     # paired: b is right on a subset of a's examples, so every resample has a >= b
     a, b = [1] * 50 + [0] * 50, [1] * 30 + [0] * 70
     diff, low, high = paired_rate_difference(a, b)

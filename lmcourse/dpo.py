@@ -181,6 +181,7 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
         raise ValueError(f"ref_logprobs must be a tensor (N, 2) = ({len(pairs)}, 2) of the reference's "
                          f"(chosen, rejected) log-probabilities, got {_describe(ref_logprobs)}")
     trace = DPOTrace()
+    chosen_tokens = torch.tensor([sum(label != IGNORE_INDEX for label in chosen[1]) for chosen, _ in pairs])  # (N,)
 
     def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
         rows = [pairs[i][0] for i in indices] + [pairs[i][1] for i in indices]  # chosen first, then rejected
@@ -188,9 +189,8 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
         ref = ref_logprobs[indices].to(logp.device)  # (B, 2)
         loss, chosen, rejected = dpo_loss(logp[:len(indices)], logp[len(indices):], ref[:, 0], ref[:, 1], beta)
         if nll_weight:
-            chosen_tokens = torch.tensor([sum(label != IGNORE_INDEX for label in pairs[i][0][1]) for i in indices],
-                                         dtype=logp.dtype, device=logp.device)  # (B,) answer tokens
-            loss = loss + nll_weight * (-logp[:len(indices)] / chosen_tokens).mean()
+            tokens = chosen_tokens[indices].to(logp.device, logp.dtype)  # (B,) answer tokens of each chosen reply
+            loss = loss + nll_weight * (-logp[:len(indices)] / tokens).mean()
         trace.chosen_reward.append(chosen.mean().item())
         trace.rejected_reward.append(rejected.mean().item())
         trace.accuracy.append((chosen > rejected).float().mean().item())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -118,18 +119,10 @@ def rate_interval(hits: Sequence[bool] | np.ndarray, confidence: float = 0.95) -
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence}")
     n, rate = values.size, float(values.mean())
-    z = float(np.sqrt(2) * _erfinv(confidence))  # the normal quantile: 1.96 for 0.95
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)  # the normal quantile: 1.96 for 0.95
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
     return rate, max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _erfinv(y: float) -> float:
-    """The inverse error function, by Newton's method on math.erf (enough for a confidence level)."""
-    x = 0.0
-    for _ in range(50):
-        x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
-    return x
 
 
 def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence[bool] | np.ndarray,

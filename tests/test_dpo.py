@@ -162,3 +162,17 @@ def test_train_dpo_starts_at_log_2_and_raises_the_chosen_answers():
     assert ((after - ref)[:, 0] > (after - ref)[:, 1]).all()  # chosen gained on rejected in every pair
     with pytest.raises(ValueError, match=r"ref_logprobs must be a tensor \(N, 2\) = \(4, 2\)"):
         train_dpo(model, pairs, ref[:2], config)
+
+
+def test_the_sft_term_adds_the_chosen_answers_mean_nll_per_token():
+    from lmcourse.dpo import response_logprobs, train_dpo
+    from lmcourse.lora import apply_lora
+    from lmcourse.train import TrainConfig
+    model = _tiny_llama(1)
+    pairs = [_pair([5, 6, 7], [10 + k, 11], [20 + k, 21, 22]) for k in range(4)]
+    ref = torch.stack([response_logprobs(model, [c for c, _ in pairs]), response_logprobs(model, [r for _, r in pairs])], 1)
+    apply_lora(model, ["attn.out_proj", "mlp.down"], r=2, alpha=4)
+    config = TrainConfig(lr=1e-2, batch_size=4, max_steps=1, weight_decay=0.0, progress=False)
+    history, _ = train_dpo(model, pairs, ref, config, beta=0.5, nll_weight=1.0)
+    # at the first step the policy is the reference: log 2 plus the chosen answers' nats per token (2 tokens each)
+    assert history.train_loss[0] == pytest.approx(math.log(2) + (-ref[:, 0] / 2).mean().item(), abs=1e-5)

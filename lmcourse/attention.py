@@ -190,13 +190,16 @@ class KVCache:
         if self.keys is None:
             self.keys, self.values = k, v
         else:
-            if k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]:
-                raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "
-                                 f"{tuple(self.keys.shape)} (B, H, S, D): same batch, heads and head size "
-                                 f"needed; start a new KVCache for another batch")
+            self._check_continues(k)
             self.keys = torch.cat([self.keys, k], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
             self.values = torch.cat([self.values, v], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
         return self.keys, self.values
+
+    def _check_continues(self, k: torch.Tensor) -> None:
+        if k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]:
+            raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "
+                             f"{tuple(self.keys.shape)} (B, H, S, D): same batch, heads and head size "
+                             f"needed; start a new KVCache for another batch")
 
     def __repr__(self) -> str:
         return f"KVCache(length={len(self)})"

@@ -55,6 +55,35 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _check_temperature(logits: Any, temperature: Any) -> None:
+    _check_logits(logits)
+    if not _is_number(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}; for T = 0 use greedy()")
+
+
+def _check_top_k(logits: Any, k: Any) -> None:
+    _check_logits(logits)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+
+
+def _check_top_p(logits: Any, p: Any) -> None:
+    _check_logits(logits)
+    if not _is_number(p) or not 0 < p <= 1:
+        raise ValueError(f"p must be in (0, 1], got {p!r}")
+
+
+def _check_penalty(logits: Any, previous_ids: Any, penalty: Any) -> None:
+    _check_logits(logits)
+    if not _is_number(penalty) or penalty <= 0:
+        raise ValueError(f"penalty must be a number > 0, got {penalty!r}")
+    if not isinstance(previous_ids, torch.Tensor) or previous_ids.dtype != torch.long \
+            or previous_ids.dim() != 2 or previous_ids.shape[0] != logits.shape[0]:
+        got = (f"{previous_ids.dtype} of shape {tuple(previous_ids.shape)}" if isinstance(previous_ids, torch.Tensor)
+               else type(previous_ids).__name__)
+        raise ValueError(f"previous_ids must be a LongTensor (B={logits.shape[0]}, S) of the tokens so far, got {got}")
+
+
 @dataclass(frozen=True)
 class DecodingSettings:
     """How :func:`next_token` picks a token; the values are checked here.
@@ -97,9 +126,7 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     >>> apply_temperature(torch.tensor([[2.0, 1.0]]), 0.5).tolist()
     [[4.0, 2.0]]
     """
-    _check_logits(logits)
-    if not _is_number(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}; for T = 0 use greedy()")
+    _check_temperature(logits, temperature)
     return logits / temperature
 
 
@@ -115,9 +142,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     >>> top_k_filter(torch.tensor([[1.0, 2.0, 2.0]]), 2).tolist()  # a tie at the boundary: id 1 wins
     [[-inf, 2.0, 2.0]]
     """
-    _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    _check_top_k(logits, k)
     if k >= logits.shape[-1]:
         return logits
     order = torch.sort(logits, dim=-1, descending=True, stable=True).indices  # (B, V): best first
@@ -140,9 +165,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     >>> top_p_filter(probs.log(), 0.76).exp().tolist()  # needs one 0.125 more: the lower id
     [[0.5, 0.25, 0.125, 0.0]]
     """
-    _check_logits(logits)
-    if not _is_number(p) or not 0 < p <= 1:
-        raise ValueError(f"p must be in (0, 1], got {p!r}")
+    _check_top_p(logits, p)
     if p == 1:
         return logits
     probs = torch.softmax(logits, dim=-1)  # (B, V)
@@ -165,14 +188,7 @@ def apply_repetition_penalty(logits: torch.Tensor, previous_ids: torch.Tensor, p
     >>> apply_repetition_penalty(torch.tensor([[2.0, -2.0, 2.0]]), torch.tensor([[0, 1, 1]]), 2.0).tolist()
     [[1.0, -4.0, 2.0]]
     """
-    _check_logits(logits)
-    if not _is_number(penalty) or penalty <= 0:
-        raise ValueError(f"penalty must be a number > 0, got {penalty!r}")
-    if not isinstance(previous_ids, torch.Tensor) or previous_ids.dtype != torch.long \
-            or previous_ids.dim() != 2 or previous_ids.shape[0] != logits.shape[0]:
-        got = (f"{previous_ids.dtype} of shape {tuple(previous_ids.shape)}" if isinstance(previous_ids, torch.Tensor)
-               else type(previous_ids).__name__)
-        raise ValueError(f"previous_ids must be a LongTensor (B={logits.shape[0]}, S) of the tokens so far, got {got}")
+    _check_penalty(logits, previous_ids, penalty)
     seen = logits.gather(-1, previous_ids)  # (B, S): the logits of tokens already in the sequence
     seen = torch.where(seen < 0, seen * penalty, seen / penalty)
     return logits.scatter(-1, previous_ids, seen)  # (B, V)

@@ -94,6 +94,25 @@ def _check_ids(name: str, ids: Any, vocab_size: int) -> None:
                          f"min {int(ids.min())}, max {int(ids.max())}")
 
 
+def _check_mask_arguments(input_ids: Any, mask_id: Any, vocab_size: Any, mask_prob: Any) -> None:
+    check_positive_int("vocab_size", vocab_size)
+    _check_ids("input_ids", input_ids, vocab_size)
+    if isinstance(mask_prob, bool) or not isinstance(mask_prob, (int, float)) or not 0 < mask_prob < 1:
+        raise ValueError(f"mask_prob must be a number in (0, 1), got {mask_prob!r}; BERT uses 0.15")
+    if isinstance(mask_id, bool) or not isinstance(mask_id, int) or not 0 <= mask_id < vocab_size:
+        raise ValueError(f"mask_id must be an id in [0, vocab_size={vocab_size}), got {mask_id!r}")
+
+
+def _replacement_ids(special: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The ids ``(V',)`` that are not in `special`: the tokens a random replacement may take."""
+    _check_ids("special_ids", special, vocab_size)
+    ordinary = torch.ones(vocab_size, dtype=torch.bool)
+    ordinary[special] = False
+    if not ordinary.any():
+        raise ValueError(f"every id in [0, {vocab_size}) is special: there is no token to mask")
+    return ordinary.nonzero().squeeze(1)
+
+
 def mask_tokens(input_ids: torch.Tensor, *, mask_id: int, vocab_size: int, special_ids: Sequence[int],
                 mask_prob: float = 0.15, generator: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,19 +133,9 @@ def mask_tokens(input_ids: torch.Tensor, *, mask_id: int, vocab_size: int, speci
     >>> inputs.tolist(), labels.tolist()
     ([[2, 5, 4, 4, 4, 9, 3]], [[-100, -100, 6, 7, 8, -100, -100]])
     """
-    check_positive_int("vocab_size", vocab_size)
-    _check_ids("input_ids", input_ids, vocab_size)
-    if isinstance(mask_prob, bool) or not isinstance(mask_prob, (int, float)) or not 0 < mask_prob < 1:
-        raise ValueError(f"mask_prob must be a number in (0, 1), got {mask_prob!r}; BERT uses 0.15")
-    if isinstance(mask_id, bool) or not isinstance(mask_id, int) or not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must be an id in [0, vocab_size={vocab_size}), got {mask_id!r}")
+    _check_mask_arguments(input_ids, mask_id, vocab_size, mask_prob)
     special = torch.as_tensor(list(special_ids) + [mask_id], dtype=torch.long)
-    _check_ids("special_ids", special, vocab_size)
-    ordinary = torch.ones(vocab_size, dtype=torch.bool)
-    ordinary[special] = False
-    candidates = ordinary.nonzero().squeeze(1)  # (V',) the ids a random replacement may take
-    if candidates.numel() == 0:
-        raise ValueError(f"every id in [0, {vocab_size}) is special: there is no token to mask")
+    candidates = _replacement_ids(special, vocab_size)  # (V',) the ids a random replacement may take
     device = input_ids.device
     u = torch.rand(input_ids.shape, generator=generator, device=device)  # (B, T)
     picks = torch.randint(len(candidates), input_ids.shape, generator=generator, device=device)

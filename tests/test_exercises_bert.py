@@ -9,7 +9,7 @@ from lmcourse.exercises import REGISTRY, evaluate
 from lmcourse.exercises import bert as checkers
 from lmcourse.mlm import IGNORE_INDEX
 
-NAMES = ["bert.mlm_rule", "bert.mean_pool", "bert.mask_accuracy", "bert.copy_baseline", "bert.top_k_cosine"]
+NAMES = ["bert.mean_pool", "bert.mask_accuracy", "bert.copy_baseline", "bert.top_k_cosine"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,19 +36,6 @@ def test_mask_scores_agree_with_the_chapters_evaluation_on_a_copying_model():
     assert checkers._reference_mask_accuracy(copied, inputs, labels, 103) == 0.0
     right = np.where(labels != IGNORE_INDEX, labels, 0)
     assert checkers._reference_mask_accuracy(right, inputs, labels, 103) == 1.0
-
-
-def test_mlm_rule_oracle_matches_the_statistics_of_mask_tokens():
-    """Applied to uniform draws, the oracle's rule gives BERT's frequencies (15%, then 80/10/10)."""
-    rng = np.random.default_rng(0)
-    ids = rng.integers(10, 1000, size=(400, 500))
-    special = np.zeros_like(ids, dtype=bool)
-    inputs, labels = checkers._mlm_rule(ids, rng.random(ids.shape), rng.random(ids.shape),
-                                        rng.integers(10, 1000, size=ids.shape), special, 3)
-    chosen = labels != IGNORE_INDEX
-    assert chosen.mean() == pytest.approx(0.15, abs=0.003)
-    assert (inputs[chosen] == 3).mean() == pytest.approx(0.8, abs=0.01)
-    assert np.array_equal(labels[chosen], ids[chosen])
 
 
 def test_top_k_oracle_equals_torch_cosine():

@@ -1,17 +1,11 @@
-"""Checkers for Chapter 5 (BERT): the masked-LM corruption rule, mean pooling, the accuracy at
-``[MASK]`` positions only, the copy baseline, and cosine search.
+"""Checkers for Chapter 5 (BERT): mean pooling, the accuracy at ``[MASK]`` positions only, the
+copy baseline, and cosine search.
 
 The oracles are trusted references, not the reader's formula restated: mean pooling is
 ``sentence_transformers.models.Pooling``, the two masked-LM scores are :mod:`lmcourse.mlm_metrics`
 (tested on hand-worked cases), and the search is scikit-learn's brute-force cosine
-``NearestNeighbors``. The corruption rule is the definition of Devlin et al. (2019, appendix A.1)
-applied to given random draws, checked against a hand-worked case below.
-
->>> ids = np.array([101, 7, 8, 9, 102]); special = np.array([1, 0, 0, 0, 1], dtype=bool)
->>> inputs, labels = _mlm_rule(ids, np.array([0.01, 0.1, 0.5, 0.05, 0.0]),
-...                            np.array([0.5, 0.5, 0.5, 0.85, 0.95]), np.array([3, 3, 3, 4, 4]), special, 103)
->>> inputs.tolist(), labels.tolist()  # 7 -> [MASK]; 8 not chosen; 9 -> random id 4
-([101, 103, 8, 4, 102], [-100, 7, -100, 9, -100])
+``NearestNeighbors``. The masked batches they are scored on come from the book's
+:func:`lmcourse.mlm.mask_tokens`.
 """
 
 from __future__ import annotations
@@ -22,80 +16,7 @@ import numpy as np
 import torch
 
 from lmcourse.exercises.core import Case, Exercise, register
-
-# --- bert.mlm_rule ---------------------------------------------------------------------------
-
-
-def _mlm_rule(ids: np.ndarray, select_u: np.ndarray, action_u: np.ndarray, random_ids: np.ndarray,
-              special: np.ndarray, mask_id: int, mask_prob: float = 0.15,
-              wrong: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Devlin et al. (2019): choose each non-special position with probability mask_prob (select_u < p);
-    a chosen position becomes [MASK] if action_u < 0.8, the random id if 0.8 <= action_u < 0.9, and stays
-    itself otherwise; the label is the original id at chosen positions and -100 elsewhere."""
-    ids = np.asarray(ids)
-    select_u = np.asarray(select_u)
-    p = 0.15 if wrong == "fixed prob" else mask_prob
-    chosen = (select_u <= p if wrong == "at limit" else select_u < p) & (
-        ~np.asarray(special, dtype=bool) if wrong != "specials" else True)
-    action_u = np.asarray(action_u)
-    to_mask = chosen & (action_u <= 0.8 if wrong == "at limit" else action_u < 0.8)
-    to_random = chosen & ~to_mask & (action_u < 0.9)
-    if wrong == "swapped":
-        to_mask, to_random = chosen & (action_u < 0.1), chosen & (action_u >= 0.1) & (action_u < 0.9)
-    inputs = np.where(to_mask, mask_id, np.where(to_random, np.asarray(random_ids), ids))
-    labels = np.where(chosen, ids, -100) if wrong != "all labels" else ids.copy()
-    if wrong == "labels only masked":
-        labels = np.where(to_mask, ids, -100)
-    if wrong == "float labels":
-        labels = labels.astype(float)
-    if wrong == "in place":
-        inputs, ids[...] = ids, inputs  # changes the caller's array and returns it
-    return inputs, labels
-
-
-def _mlm_cases() -> list[Case]:
-    rng = np.random.default_rng(5)
-    cases = [Case((np.array([101, 7, 8, 9, 102]), np.array([0.01, 0.1, 0.5, 0.05, 0.0]),
-                   np.array([0.5, 0.5, 0.5, 0.85, 0.95]), np.array([3, 3, 3, 4, 4]),
-                   np.array([1, 0, 0, 0, 1], dtype=bool), 103), label="the worked example of the docstring")]
-    for B, T in ((2, 12), (4, 40), (8, 64)):
-        ids = rng.integers(1000, 2000, size=(B, T))
-        special = np.zeros((B, T), dtype=bool)
-        special[:, 0] = special[:, -1] = True
-        ids[:, 0], ids[:, -1] = 101, 102
-        cases.append(Case((ids, rng.random((B, T)), rng.random((B, T)), rng.integers(1000, 2000, size=(B, T)),
-                           special, 103), label=f"random ids ({B}, {T}) with [CLS]/[SEP] at the ends"))
-    ids = rng.integers(1000, 2000, size=(3, 30))
-    cases.append(Case((ids, rng.random((3, 30)), rng.random((3, 30)), rng.integers(1000, 2000, size=(3, 30)),
-                       np.zeros((3, 30), dtype=bool), 103), {"mask_prob": 0.5}, label="(3, 30) with mask_prob=0.5"))
-    cases.append(Case((np.array([[11, 12, 13, 14, 15]]), np.array([[0.15, 0.1, 0.1, 0.1, 0.5]]),
-                       np.array([[0.5, 0.8, 0.9, 0.85, 0.2]]), np.array([[7, 7, 7, 7, 7]]),
-                       np.zeros((1, 5), dtype=bool), 103),
-                      label="draws exactly at the limits: select_u = 0.15 (not chosen), action_u = 0.8 (random id) "
-                            "and 0.9 (unchanged)"))
-    return cases
-
-
-register(Exercise(
-    name="bert.mlm_rule",
-    cases=_mlm_cases(),
-    oracle=_mlm_rule,
-    hint="A position is CHOSEN when select_u < mask_prob and it is not special ([CLS], [SEP], [PAD] never are). Of "
-         "the chosen: action_u < 0.8 -> mask_id; 0.8 <= action_u < 0.9 -> the id in random_ids; otherwise the token "
-         "stays itself. Labels: the ORIGINAL id at every chosen position (including the 10% left unchanged) and -100 "
-         "at every other position. Return (inputs, labels) without modifying ids.",
-    wrong_answers={"chooses special positions too": functools.partial(_mlm_rule, wrong="specials"),
-                   "labels every position": functools.partial(_mlm_rule, wrong="all labels"),
-                   "labels only the [MASK]ed positions": functools.partial(_mlm_rule, wrong="labels only masked"),
-                   "10% [MASK] and 80% random": functools.partial(_mlm_rule, wrong="swapped"),
-                   "<= instead of < at the limits": functools.partial(_mlm_rule, wrong="at limit"),
-                   "ignores mask_prob (always 0.15)": functools.partial(_mlm_rule, wrong="fixed prob"),
-                   "labels as floats": functools.partial(_mlm_rule, wrong="float labels"),
-                   "changes its input (corrupts ids in place)": functools.partial(_mlm_rule, wrong="in place")},
-    nudge="Chosen: select_u < mask_prob and not special; then [MASK] / random id / unchanged by action_u; labels "
-          "the original id where chosen, else -100.",
-    rel_tol=0.0, abs_tol=0.0,
-))
+from lmcourse.mlm import mask_tokens
 
 # --- bert.mean_pool --------------------------------------------------------------------------
 
@@ -186,10 +107,10 @@ def _mlm_outputs(seed: int, shape: tuple[int, int], right: float) -> tuple[np.nd
     at the chosen positions, and copy the input at the unchanged ones."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(1000, 1100, size=shape)
-    special = np.zeros(shape, dtype=bool)
-    special[:, 0] = special[:, -1] = True
-    inputs, labels = _mlm_rule(ids, rng.random(shape), rng.random(shape), rng.integers(1000, 1100, size=shape),
-                               special, 103, mask_prob=0.3)
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] and [SEP]
+    inputs, labels = (t.numpy() for t in mask_tokens(torch.from_numpy(ids), mask_id=103, vocab_size=1100,
+                                                     special_ids=[101, 102], mask_prob=0.3,
+                                                     generator=torch.Generator().manual_seed(seed)))
     predictions = np.where(rng.random(shape) < right, ids, rng.integers(1000, 1100, size=shape))
     predictions = np.where((labels != -100) & (inputs == labels), inputs, predictions)  # a model that copies
     return predictions, inputs, labels

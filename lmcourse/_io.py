@@ -1,4 +1,4 @@
-"""File helpers shared across the package: atomic writes and file digests.
+"""File helpers shared across the package: atomic writes, file digests and a lock for shared tables.
 
 Private to ``lmcourse`` (imports nothing else from it). An atomic write goes to a temporary file
 in the target's directory and is renamed over the target only when complete, so an interrupted
@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "file_digest"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "file_digest", "exclusive_lock"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -41,3 +43,20 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path.lock`` (POSIX), so notebooks running at the same time
+    (CI runs two) cannot both read a table, add a row and write, losing one of the rows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one notebook at a time, no lock needed
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

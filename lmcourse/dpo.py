@@ -68,6 +68,11 @@ def _describe(x: object) -> str:
     return type(x).__name__
 
 
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log softmax(logits)[target]`` at every position: ``(..., V)`` and ``(...)`` -> ``(...)``."""
+    return F.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
 def sequence_logprob(model_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``log pi(response | prompt)`` per sequence: the log-probabilities of the response tokens, summed.
 
@@ -81,10 +86,8 @@ def sequence_logprob(model_logits: torch.Tensor, targets: torch.Tensor, mask: to
     tensor([-2.7726])
     """
     _check_logprob_inputs(model_logits, targets, mask)
-    logp = F.log_softmax(model_logits, dim=-1)  # (B, T, V)
     safe = targets.masked_fill(~mask, 0).long()  # any valid id where masked: it is discarded below
-    token_logp = logp.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T, V) -> (B, T)
-    return torch.where(mask, token_logp, 0.0).sum(dim=-1)  # (B, T) -> (B,)
+    return torch.where(mask, _token_logprobs(model_logits, safe), 0.0).sum(dim=-1)  # (B, T) -> (B,)
 
 
 def _check_pair_inputs(tensors: dict[str, torch.Tensor], beta: float) -> None:
@@ -126,7 +129,7 @@ def _batch_logprobs(model: nn.Module, examples: Sequence[Encoded], pad_id: int) 
     device = model_device(model)
     input_ids, labels = (t.to(device) for t in pad_batch(examples, pad_id))
     logits, targets, rows = answer_logits(model, input_ids, labels)  # (K, V), (K,), (K,)
-    token_logp = F.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)  # (K,)
+    token_logp = _token_logprobs(logits, targets)  # (K,)
     return torch.zeros(len(examples), dtype=token_logp.dtype, device=device).index_add(0, rows, token_logp)
 
 

@@ -16,15 +16,13 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from lmcourse._io import atomic_write_text
+from lmcourse._io import atomic_write_text, exclusive_lock
 from lmcourse.intervals import bootstrap_bpc, paired_bootstrap, paired_rate_difference, rate_interval
 
 __all__ = [
@@ -259,23 +257,6 @@ def _save_paragraph_nll(model: str, nll: Sequence[float] | np.ndarray, path: Pat
     atomic_write_text(paragraph_nll_path(path), handle.getvalue())
 
 
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path.lock`` (POSIX), so notebooks running at the same time
-    (CI runs two) cannot both read the table, add a row and write, losing one of the rows."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: one notebook at a time, no lock needed
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def record(result: Result, path: Path | None = None,
            paragraph_nll: Sequence[float] | np.ndarray | None = None) -> list[Result]:
     """Add `result` to the table, replacing an earlier row of the same model; return the table as saved.
@@ -287,7 +268,7 @@ def record(result: Result, path: Path | None = None,
     """
     path = Path(path) if path else results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(path):
+    with exclusive_lock(path):
         if paragraph_nll is not None:
             _save_paragraph_nll(result.model, paragraph_nll, path)
         rows = load_results(path)

@@ -159,17 +159,11 @@ def load_preferences(split: str = "train") -> list[dict[str, Any]]:
 
 def end_probability(model: Any, tokenizer: Any, prompt: str, reply_prefix: str) -> float:
     """The probability that the model ends its turn (``tokenizer.eos_id``) right after writing
-    `reply_prefix` in reply to the user message `prompt`: one forward pass, no generation.
+    `reply_prefix` in reply to the user message `prompt`: one forward pass, no generation
+    (:func:`lmcourse.llama.chat.next_token_probability`)."""
+    from lmcourse.llama.chat import next_token_probability
 
-    The rendered prompt and the prefix are encoded as one text, as generation would have produced
-    them (a reply's tokens can differ from those of its pieces encoded apart)."""
-    import torch
-
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
-    ids = torch.tensor([tokenizer.encode(text + reply_prefix)])  # (1, T)
-    with torch.no_grad():
-        logits = model(ids)[0, -1]  # (V,): the prediction after the last token of the prefix
-    return torch.softmax(logits.double(), dim=-1)[tokenizer.eos_id].item()
+    return next_token_probability(model, tokenizer, prompt, [tokenizer.eos_id], reply_prefix)
 
 
 def end_probabilities(model: Any, tokenizer: Any, prompts: Sequence[str], prefixes: Sequence[str]) -> np.ndarray:

@@ -590,3 +590,19 @@ def test_data_file_finds_the_repository_files_and_names_a_missing_one():
     assert data_file("wiki_wordpiece_8000.txt").read_text(encoding="utf-8").splitlines()[:2] == ["[PAD]", "[UNK]"]
     with pytest.raises(FileNotFoundError, match="no_such_file.txt does not exist.*data/README.md"):
         data_file("no_such_file.txt")
+
+
+def test_documents_join_into_the_corpus_splits():
+    from lmcourse.data import load_documents
+
+    corpus = load_corpus("wiki")
+    everything = load_documents("wiki")
+    assert len(everything) == 96 and len({title for title, _ in everything}) == 96
+    for split in ("train", "valid", "test"):
+        documents = load_documents("wiki", split)
+        assert [line for _, lines in documents for line in lines] == getattr(corpus, split)
+    assert [title for title, _ in load_documents("wiki", "test")][:2] == ["Alabama", "Animation"]
+    with pytest.raises(ValueError, match="unknown split"):
+        load_documents("wiki", "dev")
+    with pytest.raises(ValueError, match="unknown corpus"):
+        load_documents("wikipedia")

@@ -70,7 +70,7 @@ def test_committed_pairs_follow_the_rules():
 def test_end_probability_by_hand_on_a_tiny_model():
     from tests.test_sft import CHATML, SPECIALS  # a byte tokenizer with SmolLM2's template
     from lmcourse.bpe import ByteBPE
-    from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer
+    from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer, next_token_probability
 
     bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=SPECIALS,
                              pattern=SMOLLM_PATTERN)
@@ -85,6 +85,15 @@ def test_end_probability_by_hand_on_a_tiny_model():
     assert end_probabilities(model, tok, ["Hi?", "Hi?"], ["Yes.", "No."]).shape == (2,)
     with pytest.raises(ValueError, match="one prefix per prompt"):
         end_probabilities(model, tok, ["Hi?"], [])
+    # the probability of a set of tokens is the sum of theirs, each counted once; no prefix: the reply's first token
+    opening = tok.apply_chat_template([{"role": "user", "content": "Hi?"}], add_generation_prompt=True)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.tensor([tok.encode(opening)]))[0, -1].double(), dim=-1)
+    braces = [ord("{") + 3, ord("[") + 3]
+    assert next_token_probability(model, tok, "Hi?", braces + braces[:1]) == pytest.approx(probs[braces].sum().item())
+    for bad in ([], [259], [-1], [1.5]):
+        with pytest.raises(ValueError, match="token_ids must be a non-empty list"):
+            next_token_probability(model, tok, "Hi?", bad)
 
 
 def test_the_first_pair_regenerates_with_smollm2():

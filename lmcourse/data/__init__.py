@@ -6,7 +6,8 @@ all models in the book are compared on the same held-out text. One module per id
 - :mod:`~lmcourse.data.corpus`: the **offline corpora**. :func:`load_corpus` returns a
   :class:`Corpus` with fixed train/valid/test splits made *by document*: ``"wiki"`` (96
   English Wikipedia articles from gensim's test data) and ``"lee"`` (293 short news articles,
-  also from gensim's test data). No network is needed. Also :func:`data_file` (the
+  also from gensim's test data). No network is needed. :func:`load_documents` gives the same text
+  as ``(title, paragraphs)`` per document. Also :func:`data_file` (the
   repository's ``data/`` folder), :func:`cache_dir` and :func:`gensim_datapath`.
 - :mod:`~lmcourse.data.cleaning`: **Wikipedia markup** stripped down to paragraphs of prose.
 - :mod:`~lmcourse.data.batching`: **sentences and LM batching**. :func:`sentences` splits
@@ -26,13 +27,13 @@ corpora too large for memory, and shuffling.
 
 from lmcourse.data.batching import batchify, get_batch, sentences, token_stream, tokenized_sentences
 from lmcourse.data.corpus import (CORPUS_NAMES, SPLITS, Corpus, cache_dir, data_file, gensim_datapath,
-                                  load_corpus)
+                                  load_corpus, load_documents)
 from lmcourse.data.downloads import (WIKITEXT2_MD5, WIKITEXT2_URLS, ChecksumError, DatasetUnavailableError,
                                      load_wikitext2)
 from lmcourse.markov import MarkovSource
 
 __all__ = [
-    "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "data_file", "gensim_datapath",
+    "SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "load_documents", "cache_dir", "data_file", "gensim_datapath",
     "sentences", "tokenized_sentences", "token_stream", "batchify", "get_batch", "MarkovSource",
     "load_wikitext2", "DatasetUnavailableError", "ChecksumError",
     "WIKITEXT2_URLS", "WIKITEXT2_MD5",

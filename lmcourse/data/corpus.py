@@ -23,7 +23,7 @@ from pathlib import Path
 from lmcourse._io import atomic_write_text, file_digest
 from lmcourse.data.cleaning import CLEAN_VERSION, lee_documents, wiki_documents
 
-__all__ = ["SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "cache_dir", "data_file", "gensim_datapath"]
+__all__ = ["SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "load_documents", "cache_dir", "data_file", "gensim_datapath"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -154,6 +154,38 @@ def _load_corpus_from(name: str, source: Path, cache_root: Path) -> Corpus:
 @functools.cache
 def _cached_corpus(name: str) -> Corpus:
     return _load_corpus_from(name, gensim_datapath(_SOURCES[name][0]), cache_dir())
+
+
+@functools.cache
+def _cached_documents(name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    source = gensim_datapath(_SOURCES[name][0])
+    cache_file = cache_dir() / "corpora" / f"{name}-{file_digest(source)[:16]}-v{CLEAN_VERSION}-documents.json"
+    try:
+        return tuple((key, tuple(lines)) for key, lines in json.loads(cache_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass  # missing or damaged cache: rebuild it
+    documents = [(key, [part.strip() for line in lines for part in line.split("\n") if part.strip()])
+                 for key, lines in _SOURCES[name][1](source)]
+    try:
+        atomic_write_text(cache_file, json.dumps(documents, ensure_ascii=False))
+    except OSError as err:
+        warnings.warn(f"could not write the document cache {cache_file}: {err}", stacklevel=3)
+    return tuple((key, tuple(lines)) for key, lines in documents)
+
+
+def load_documents(name: str = "wiki", split: str | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """The corpus as ``(key, paragraphs)`` per document (the title, for ``"wiki"``), in source order;
+    with `split`, only the documents :func:`load_corpus` puts in that split. Joined in order, a
+    split's paragraphs are exactly ``load_corpus(name).<split>``.
+
+    >>> [title for title, _ in load_documents("wiki", "test")][:3]
+    ['Alabama', 'Animation', 'Abacus']
+    """
+    if name not in _SOURCES:
+        raise ValueError(f"unknown corpus {name!r}; available: {', '.join(CORPUS_NAMES)}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS} or None (every document)")
+    return [(key, lines) for key, lines in _cached_documents(name) if split is None or _split_of(key) == split]
 
 
 def load_corpus(name: str = "wiki") -> Corpus:

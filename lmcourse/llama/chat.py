@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
+
 from lmcourse.gpt import Completion
 
-__all__ = ["chat"]
+__all__ = ["chat", "next_token_probability"]
 
 
 def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, max_tokens: int = 256,
@@ -33,3 +35,22 @@ def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, m
     stopped = bool(ids) and ids[-1] == tokenizer.eos_id
     text = tokenizer.decode(ids[:-1] if stopped else ids)
     return Completion(text, "stop" if stopped else "length", len(ids))
+
+
+def next_token_probability(model: Any, tokenizer: Any, prompt: str, token_ids: Sequence[int],
+                           reply_prefix: str = "") -> float:
+    """The probability that the assistant's next token, after the user message `prompt` and the
+    start of a reply `reply_prefix`, is one of `token_ids`: one forward pass, no generation.
+
+    The rendered prompt and the prefix are encoded as one text, as generation would have produced
+    them (a reply's tokens can differ from those of its pieces encoded apart). With
+    ``token_ids=[tokenizer.eos_id]`` it is the probability that the reply ends right there.
+    """
+    ids = sorted(set(token_ids))
+    if not ids or not all(isinstance(i, int) and 0 <= i < tokenizer.vocab_size for i in ids):
+        raise ValueError(f"token_ids must be a non-empty list of ids in [0, {tokenizer.vocab_size}), got "
+                         f"{list(token_ids)[:10]!r}")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+    with torch.no_grad():
+        logits = model(torch.tensor([tokenizer.encode(text + reply_prefix)]))[0, -1]  # (V,): the next token
+    return torch.softmax(logits.double(), dim=-1)[ids].sum().item()

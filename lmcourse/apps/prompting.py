@@ -1,0 +1,101 @@
+"""Classification by prompting a chat model (Chapter 9): ask the question, then read the model's
+probability of each label word as the first token of its reply, instead of parsing free text.
+
+:class:`PromptClassifier` renders a conversation with the model's chat template: optionally some
+solved examples as earlier turns (few-shot, ``shots_per_label`` per label, drawn from the training
+texts with a fixed seed), then the text to classify. One forward pass gives the distribution of the
+reply's first token; the label whose word is most likely wins. Every label word must be a single
+token, so that its probability is one number and no label is favoured for being short.
+It has ``fit`` and ``predict``, so :func:`lmcourse.classify.cross_validate` scores it on the same
+folds as the trained classifiers (``fit`` only picks the examples; nothing is trained).
+
+Left out: calibration (Zhao et al., 2021, correct a bias towards some label words by dividing by
+their probability on an empty input) and labels of several tokens.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["PromptClassifier"]
+
+
+class PromptClassifier:
+    """Zero- or few-shot classification with a chat model, scored by the probability of each
+    label's one-token word as the reply.
+
+    `template` is the user message with a ``{text}`` placeholder; `label_words[i]` is the reply that
+    means label ``i``. ``model(ids)`` must return next-token logits ``(1, T, V)`` and `tokenizer` must
+    have ``apply_chat_template`` and ``encode``, as :func:`lmcourse.llama.load_smollm2` gives.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, template: str, label_words: Sequence[str],
+                 shots_per_label: int = 0, seed: int = 0) -> None:
+        if "{text}" not in template:
+            raise ValueError("template must contain {text}, where the text to classify goes")
+        if isinstance(label_words, str) or len(label_words) < 2:
+            raise ValueError(f"label_words must list at least two words, one per label, got {label_words!r}")
+        if isinstance(shots_per_label, bool) or not isinstance(shots_per_label, int) or shots_per_label < 0:
+            raise ValueError(f"shots_per_label must be an int >= 0, got {shots_per_label!r}")
+        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.label_words, self.shots_per_label, self.seed = list(label_words), shots_per_label, seed
+        self.label_ids = [self._one_token(word) for word in self.label_words]
+        if len(set(self.label_ids)) != len(self.label_ids):
+            raise ValueError(f"label_words {label_words!r} must be different tokens")
+        self.examples: list[tuple[str, int]] = []  # the solved examples shown before each text
+
+    def _one_token(self, word: str) -> int:
+        ids = self.tokenizer.encode(word)
+        if len(ids) != 1:
+            raise ValueError(f"label word {word!r} is {len(ids)} tokens for this tokenizer; choose words that are "
+                             f"one token each (the probability of a longer word is not one number)")
+        return ids[0]
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int]) -> PromptClassifier:
+        """Pick ``shots_per_label`` examples of each label from the training texts (seeded), in a
+        shuffled order; zero-shot keeps none."""
+        if len(texts) != len(labels):
+            raise ValueError(f"got {len(texts)} texts and {len(labels)} labels: give one label per text")
+        unknown = sorted(set(labels) - set(range(len(self.label_words))))
+        if unknown:
+            raise ValueError(f"labels {unknown} have no word: label_words has {len(self.label_words)} entries")
+        rng = random.Random(self.seed)
+        chosen: list[tuple[str, int]] = []
+        for label in range(len(self.label_words)):
+            pool = [text for text, y in zip(texts, labels) if y == label]
+            if len(pool) < self.shots_per_label:
+                raise ValueError(f"label {label} has {len(pool)} training texts, fewer than shots_per_label="
+                                 f"{self.shots_per_label}")
+            chosen += [(text, label) for text in rng.sample(pool, self.shots_per_label)]
+        rng.shuffle(chosen)
+        self.examples = chosen
+        return self
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The conversation the model reads for `text`: the solved examples as earlier turns, then `text`."""
+        turns: list[dict[str, str]] = []
+        for example, label in self.examples:
+            turns += [{"role": "user", "content": self.template.format(text=example)},
+                      {"role": "assistant", "content": self.label_words[label]}]
+        return turns + [{"role": "user", "content": self.template.format(text=text)}]
+
+    @torch.no_grad()
+    def label_logprobs(self, texts: Sequence[str]) -> np.ndarray:
+        """``(N, L)``: the log-probability of each label word as the first token of the reply."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings (for one text, give [text])")
+        rows = []
+        for text in texts:
+            prompt = self.tokenizer.apply_chat_template(self.messages(text), add_generation_prompt=True)
+            logits = self.model(torch.tensor([self.tokenizer.encode(prompt)]))[0, -1]  # (V,): the reply's first token
+            rows.append(torch.log_softmax(logits.double(), dim=-1)[self.label_ids].numpy())
+        return np.array(rows).reshape(len(rows), len(self.label_ids))
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        """The label whose word is the most likely reply, for each text."""
+        return [int(i) for i in self.label_logprobs(texts).argmax(axis=1)]

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lmcourse.apps.prompting import PromptClassifier
-from lmcourse.bpe import ByteBPE
 from lmcourse.classify import cross_validate, stratified_folds
-from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer
+from lmcourse.llama import Llama, LlamaConfig
+from tests.test_sft import byte_chat_tokenizer
 
 CHATML = ("{% for message in messages %}"
           "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
@@ -18,10 +18,7 @@ TEMPLATE = "Sentiment of: {text}"
 
 @pytest.fixture(scope="module")
 def tiny():
-    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [],
-                             special_tokens={"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2},
-                             pattern=SMOLLM_PATTERN)
-    tokenizer = SmolLM2Tokenizer(bpe, 259, CHATML, bos_id=1, eos_id=2)
+    tokenizer = byte_chat_tokenizer(CHATML)
     torch.manual_seed(0)
     return Llama(LlamaConfig.tiny(vocab_size=259, context_length=256)).eval(), tokenizer
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from lmcourse import instructions
-from lmcourse.bpe import ByteBPE
 from lmcourse.finetune_sweep import (ALL_LINEAR, RECIPE, SETUPS, Setup, SweepRow, load_sweep, prepare, run_sweep,
                                      sft_config, write_sweep)
-from lmcourse.llama import SMOLLM_PATTERN, Llama, LlamaConfig, SmolLM2Tokenizer
+from lmcourse.llama import Llama, LlamaConfig
 from lmcourse.lora import lora_layers, trainable_parameters
 from lmcourse.sft import encode_examples
+from tests.test_sft import byte_chat_tokenizer
 
 CHATML = ("{% for message in messages %}"
           "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
@@ -20,10 +20,7 @@ CHATML = ("{% for message in messages %}"
 
 @pytest.fixture(scope="module")
 def tiny():
-    bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [],
-                             special_tokens={"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2},
-                             pattern=SMOLLM_PATTERN)
-    tokenizer = SmolLM2Tokenizer(bpe, 259, CHATML, bos_id=1, eos_id=2)
+    tokenizer = byte_chat_tokenizer(CHATML)
     torch.manual_seed(0)
     model = Llama(LlamaConfig.tiny(vocab_size=259, context_length=128))
     convos = [[{"role": "user", "content": f"add {a} {b}"}, {"role": "assistant", "content": str(a + b)}]

@@ -28,12 +28,16 @@ CHATML = ("{% for message in messages %}{% if loop.first and messages[0]['role']
 SPECIALS = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
 
 
-@pytest.fixture(scope="module")
-def tok():
+def byte_chat_tokenizer(template: str = CHATML) -> SmolLM2Tokenizer:
     """SmolLM2's tokenizer class over bytes only (id = byte + 3): one token per character."""
     bpe = ByteBPE.from_vocab({bytes([b]): b + 3 for b in range(256)}, [], special_tokens=SPECIALS,
                              pattern=SMOLLM_PATTERN)
-    return SmolLM2Tokenizer(bpe, 259, CHATML, bos_id=1, eos_id=2)
+    return SmolLM2Tokenizer(bpe, 259, template, bos_id=1, eos_id=2)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return byte_chat_tokenizer()
 
 
 def make_model(seed: int = 0) -> Llama:

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
+
+from lmcourse.llama.chat import next_token_logprobs
 
 __all__ = ["PromptClassifier"]
 
@@ -84,16 +85,12 @@ class PromptClassifier:
                       {"role": "assistant", "content": self.label_words[label]}]
         return turns + [{"role": "user", "content": self.template.format(text=text)}]
 
-    @torch.no_grad()
     def label_logprobs(self, texts: Sequence[str]) -> np.ndarray:
         """``(N, L)``: the log-probability of each label word as the first token of the reply."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings (for one text, give [text])")
-        rows = []
-        for text in texts:
-            prompt = self.tokenizer.apply_chat_template(self.messages(text), add_generation_prompt=True)
-            logits = self.model(torch.tensor([self.tokenizer.encode(prompt)]))[0, -1]  # (V,): the reply's first token
-            rows.append(torch.log_softmax(logits.double(), dim=-1)[self.label_ids].numpy())
+        rows = [next_token_logprobs(self.model, self.tokenizer, self.messages(text))[self.label_ids].numpy()
+                for text in texts]  # the reply's first token, (L,) per text
         return np.array(rows).reshape(len(rows), len(self.label_ids))
 
     def predict(self, texts: Sequence[str]) -> list[int]:

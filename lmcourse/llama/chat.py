@@ -16,7 +16,7 @@ import torch
 
 from lmcourse.gpt import Completion
 
-__all__ = ["chat", "next_token_probability"]
+__all__ = ["chat", "next_token_logprobs", "next_token_probability"]
 
 
 def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, max_tokens: int = 256,
@@ -37,20 +37,29 @@ def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, m
     return Completion(text, "stop" if stopped else "length", len(ids))
 
 
+def next_token_logprobs(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, str]],
+                        reply_prefix: str = "") -> torch.Tensor:
+    """The log-probabilities ``(V,)`` of the assistant's next token after `messages` and the start of
+    a reply `reply_prefix`: one forward pass, no generation.
+
+    The rendered conversation and the prefix are encoded as one text, as generation would have
+    produced them (a reply's tokens can differ from those of its pieces encoded apart).
+    """
+    text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True)
+    with torch.no_grad():
+        logits = model(torch.tensor([tokenizer.encode(text + reply_prefix)]))[0, -1]  # (V,): the next token
+    return torch.log_softmax(logits.double(), dim=-1)
+
+
 def next_token_probability(model: Any, tokenizer: Any, prompt: str, token_ids: Sequence[int],
                            reply_prefix: str = "") -> float:
     """The probability that the assistant's next token, after the user message `prompt` and the
-    start of a reply `reply_prefix`, is one of `token_ids`: one forward pass, no generation.
-
-    The rendered prompt and the prefix are encoded as one text, as generation would have produced
-    them (a reply's tokens can differ from those of its pieces encoded apart). With
+    start of a reply `reply_prefix`, is one of `token_ids` (:func:`next_token_logprobs`). With
     ``token_ids=[tokenizer.eos_id]`` it is the probability that the reply ends right there.
     """
     ids = sorted(set(token_ids))
     if not ids or not all(isinstance(i, int) and 0 <= i < tokenizer.vocab_size for i in ids):
         raise ValueError(f"token_ids must be a non-empty list of ids in [0, {tokenizer.vocab_size}), got "
                          f"{list(token_ids)[:10]!r}")
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
-    with torch.no_grad():
-        logits = model(torch.tensor([tokenizer.encode(text + reply_prefix)]))[0, -1]  # (V,): the next token
-    return torch.softmax(logits.double(), dim=-1)[ids].sum().item()
+    logprobs = next_token_logprobs(model, tokenizer, [{"role": "user", "content": prompt}], reply_prefix)
+    return logprobs[ids].exp().sum().item()

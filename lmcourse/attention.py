@@ -195,6 +195,13 @@ class KVCache:
             self.values = torch.cat([self.values, v], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
         return self.keys, self.values
 
+    def copy(self) -> KVCache:
+        """A cache holding the same positions, to continue in another direction: appending to one
+        leaves the other as it was (:meth:`append` makes new tensors, it never writes into the old)."""
+        twin = KVCache()
+        twin.keys, twin.values = self.keys, self.values
+        return twin
+
     def _check_continues(self, k: torch.Tensor) -> None:
         if k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]:
             raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "

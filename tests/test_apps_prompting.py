@@ -30,7 +30,7 @@ def test_label_logprobs_equal_a_forward_pass_by_hand(tiny):
     with torch.no_grad():
         logp = torch.log_softmax(model(torch.tensor([tokenizer.encode(prompt)]))[0, -1].double(), dim=-1)
     expected = logp[[ord("n") + 3, ord("p") + 3]].numpy()
-    np.testing.assert_allclose(clf.label_logprobs(["great"])[0], expected, rtol=1e-9)
+    np.testing.assert_allclose(clf.label_logprobs(["great"])[0], expected, atol=1e-5)  # the opening is cached
     assert clf.predict(["great"]) == [int(np.argmax(expected))]
 
 

@@ -13,7 +13,8 @@ import torch
 
 from lmcourse.checkpoint import load_checkpoint, save_checkpoint
 from lmcourse.data import MarkovSource
-from lmcourse.llama import Llama, LlamaConfig, chat, from_gguf, smollm2_path, unpermute_rope
+from lmcourse.llama import (Llama, LlamaConfig, chat, from_gguf, next_token_logprobs, next_token_logprobs_many,
+                            smollm2_path, unpermute_rope)
 from lmcourse.train import TrainConfig, train
 
 V = 50
@@ -242,6 +243,25 @@ def test_chat_stops_at_the_end_of_turn():
     assert reply.finish_reason == "length" and reply.num_tokens == 6 and len(reply.text) == 6
     reply = chat([{"role": "user", "content": "hi"}], model=_Replies([1, 2, 0, 3]), tokenizer=_Chars())
     assert (reply.text, reply.finish_reason, reply.num_tokens) == ("ab", "stop", 3)
+
+
+class _Template(_Chars):
+    """_Chars with a fixed opening, as a system prompt gives every conversation."""
+
+    def apply_chat_template(self, messages, add_generation_prompt=False):
+        return "You answer briefly. " + super().apply_chat_template(messages, add_generation_prompt)
+
+
+@pytest.mark.parametrize("reuse_prefix", [True, False])
+def test_logprobs_of_many_conversations_equal_one_at_a_time(reuse_prefix):
+    model, tokenizer = _model().eval(), _Template()
+    conversations = [[{"role": "user", "content": text}] for text in ("good film", "good grief", "g", "bad")]
+    many = next_token_logprobs_many(model, tokenizer, conversations, reuse_prefix=reuse_prefix)
+    one_by_one = torch.stack([next_token_logprobs(model, tokenizer, c) for c in conversations])
+    assert many.shape == (4, V)
+    torch.testing.assert_close(many, one_by_one, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="non-empty list of conversations"):
+        next_token_logprobs_many(model, tokenizer, [])
 
 
 # --- the Hugging Face bridge (lmcourse.llama.hf) ----------------------------------------------

@@ -5,7 +5,10 @@ probability of each label word as the first token of its reply, instead of parsi
 solved examples as earlier turns (few-shot, ``shots_per_label`` per label, drawn from the training
 texts with a fixed seed), then the text to classify. One forward pass gives the distribution of the
 reply's first token; the label whose word is most likely wins. Every label word must be a single
-token, so that its probability is one number and no label is favoured for being short.
+token, so that its probability is one number and no label is favoured for being short. All the
+prompts open with the same tokens (the system prompt, the solved examples, the start of the
+template): they are read once and their KV cache reused
+(:func:`lmcourse.llama.chat.next_token_logprobs_many`).
 It has ``fit`` and ``predict``, so :func:`lmcourse.classify.cross_validate` scores it on the same
 folds as the trained classifiers (``fit`` only picks the examples; nothing is trained).
 
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lmcourse.llama.chat import next_token_logprobs
+from lmcourse.llama.chat import next_token_logprobs_many
 
 __all__ = ["PromptClassifier"]
 
@@ -89,9 +92,10 @@ class PromptClassifier:
         """``(N, L)``: the log-probability of each label word as the first token of the reply."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings (for one text, give [text])")
-        rows = [next_token_logprobs(self.model, self.tokenizer, self.messages(text))[self.label_ids].numpy()
-                for text in texts]  # the reply's first token, (L,) per text
-        return np.array(rows).reshape(len(rows), len(self.label_ids))
+        if not texts:
+            return np.zeros((0, len(self.label_ids)))
+        logprobs = next_token_logprobs_many(self.model, self.tokenizer, [self.messages(text) for text in texts])
+        return logprobs[:, self.label_ids].numpy()  # (N, V) -> (N, L): the label words as the reply's first token
 
     def predict(self, texts: Sequence[str]) -> list[int]:
         """The label whose word is the most likely reply, for each text."""

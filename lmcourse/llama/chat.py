@@ -3,7 +3,9 @@ chat template, let the model continue after the generation prompt, stop at the e
 
 The template (SmolLM2's: ``<|im_start|>role\\ncontent<|im_end|>\\n`` per message, then
 ``<|im_start|>assistant\\n``) is the format the model was fine-tuned on; the end-of-turn token
-``<|im_end|>`` is where a reply ends. Left out: tool calls, streaming, and keeping a session's
+``<|im_end|>`` is where a reply ends. :func:`next_token_logprobs_many` scores many conversations
+that open alike (the same system prompt and solved examples) by reading their shared opening once
+and keeping its KV cache: prompt caching. Left out: tool calls, streaming, and keeping a session's
 KV cache between turns (each call re-reads the whole conversation).
 """
 
@@ -16,7 +18,7 @@ import torch
 
 from lmcourse.gpt import Completion
 
-__all__ = ["chat", "next_token_logprobs", "next_token_probability"]
+__all__ = ["chat", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
 
 
 def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, max_tokens: int = 256,
@@ -49,6 +51,39 @@ def next_token_logprobs(model: Any, tokenizer: Any, messages: Sequence[Mapping[s
     with torch.no_grad():
         logits = model(torch.tensor([tokenizer.encode(text + reply_prefix)]))[0, -1]  # (V,): the next token
     return torch.log_softmax(logits.double(), dim=-1)
+
+
+def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Mapping[str, str]]],
+                             reuse_prefix: bool = True) -> torch.Tensor:
+    """:func:`next_token_logprobs` for each conversation, ``(N, V)``.
+
+    With `reuse_prefix`, the tokens that every rendered conversation starts with are read once
+    and their KV cache is shared: each conversation then reads only its own remaining tokens.
+    A causal model's state after the shared tokens does not depend on what follows them, so the
+    result is the same (up to float rounding) as reading each conversation whole, which is what
+    ``reuse_prefix=False`` does. `model` must accept ``cache=`` as :class:`lmcourse.llama.Llama`.
+    """
+    if isinstance(conversations, Mapping) or not conversations:
+        raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
+    ids = [tokenizer.encode(tokenizer.apply_chat_template(list(c), add_generation_prompt=True)) for c in conversations]
+    shared = _common_prefix_length(ids) if reuse_prefix else 0
+    shared = min(shared, min(map(len, ids)) - 1)  # every conversation keeps one token of its own to read
+    with torch.no_grad():
+        cache = model.new_cache()
+        if shared > 0:
+            model(torch.tensor([ids[0][:shared]]), cache=cache)  # fills the cache with the shared tokens
+        rows = [model(torch.tensor([row[shared:]]), cache=[layer.copy() for layer in cache])[0, -1] for row in ids]
+    return torch.log_softmax(torch.stack(rows).double(), dim=-1)  # (N, V)
+
+
+def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all `rows` share."""
+    length = 0
+    for column in zip(*rows):
+        if any(token != column[0] for token in column):
+            break
+        length += 1
+    return length
 
 
 def next_token_probability(model: Any, tokenizer: Any, prompt: str, token_ids: Sequence[int],

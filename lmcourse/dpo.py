@@ -19,7 +19,8 @@ policy may move from the reference (small ``beta``: far).
 - :func:`response_logprobs`: ``log pi(y | x)`` of encoded examples (:mod:`lmcourse.sft`'s ids and
   labels), without gradients: the frozen reference's values, computed once before training;
 - :func:`train_dpo`: the loss minimised through :func:`lmcourse.train.train_on_examples` (the book's one
-  update step), with the rewards of every step recorded in a :class:`DPOTrace`.
+  update step), with the rewards of every step recorded in a :class:`DPOTrace`;
+- :func:`plot_trace`: a run's rewards and loss over training, side by side.
 
 Left out: the reference-free and length-normalised variants (SimPO, IPO's squared loss, label
 smoothing for noisy preferences), and a reference model kept in memory (its log-probabilities never change, so they are computed once).
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,7 +41,7 @@ from lmcourse._torch import model_device
 from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
-__all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo"]
+__all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo", "plot_trace"]
 
 Pair = tuple[Encoded, Encoded]  # (chosen, rejected), each (input_ids, labels) as lmcourse.sft encodes them
 
@@ -202,3 +204,27 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
     lengths = [len(chosen[0]) + len(rejected[0]) for chosen, rejected in pairs]
     history = train_on_examples(model, len(pairs), config, batch_loss, lengths=lengths, desc="dpo")
     return history, trace
+
+
+def plot_trace(history: History, trace: DPOTrace, title: str = "DPO", loss_label: str = "DPO loss") -> Any:
+    """A figure of one :func:`train_dpo` run: on the left the implicit rewards of the chosen and
+    rejected answers and their margin, per step; on the right ``history.train_loss``, the loss
+    minimised, labelled `loss_label` (with ``nll_weight > 0`` that is the DPO loss plus the SFT term,
+    which starts above ``log 2``). Returns the matplotlib ``Figure``, with its two ``Axes``."""
+    import matplotlib.pyplot as plt
+
+    if not trace.margin or len(history.train_loss) != len(trace.margin):
+        raise ValueError(f"history and trace must come from one train_dpo run: {len(history.train_loss)} losses "
+                         f"and {len(trace.margin)} recorded steps")
+    fig, (rewards, loss) = plt.subplots(1, 2, figsize=(10, 3.2))
+    steps = range(1, len(trace.margin) + 1)
+    rewards.plot(steps, trace.chosen_reward, label="chosen")
+    rewards.plot(steps, trace.rejected_reward, label="rejected")
+    rewards.plot(steps, trace.margin, "k--", label="margin")
+    rewards.axhline(0, color="0.7", lw=0.8)
+    rewards.set(xlabel="step", ylabel=r"implicit reward $\beta \log \pi_\theta / \pi_{ref}$", title=f"{title}: rewards")
+    rewards.legend(fontsize=8)
+    loss.plot(steps, history.train_loss)
+    loss.set(xlabel="step", ylabel=loss_label, title=f"{title}: loss")
+    fig.tight_layout()
+    return fig

@@ -3,10 +3,13 @@ held-out extraction examples (Chapter 8, Section 8.6).
 
 Every setup trains a fresh copy of the pretrained model with :func:`lmcourse.sft.train_sft` for the
 same number of steps on the same batches (same seed), then scores the held-out set with
-:func:`lmcourse.sft.greedy_matches`. All of them take about half an hour on one CPU thread, longer
+:func:`lmcourse.sft.greedy_matches`. All of them take about 35 minutes on one CPU thread, longer
 than the chapter's default run may take, so ``python -m lmcourse.finetune_sweep`` runs them once and
 writes ``data/finetune_sweep.csv``: one row per setup, with its hits on each held-out example so
 that setups can be compared example by example (:func:`lmcourse.intervals.paired_rate_difference`).
+Its ``train_seconds`` column is each run's wall-clock training time; the stored file's were measured
+on a shared, loaded machine, so they record the run rather than measure speed (the chapter times one
+step of each setup on a fixed batch instead).
 The chapter reads that file, runs the same sweep when ``FULL_RUN`` is set, and checks the stored row
 of its own recipe (LoRA at rank 8) against the run it makes by default.
 """

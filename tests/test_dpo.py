@@ -1,5 +1,5 @@
 """lmcourse.dpo: hand-computed sequence log-probabilities and DPO losses, log 2 when the policy is
-the reference, the direction of the gradient, masked positions, and the input errors."""
+the reference, the direction of the gradient, masked positions, the input errors, and the plot of a run."""
 
 from __future__ import annotations
 
@@ -176,3 +176,24 @@ def test_the_sft_term_adds_the_chosen_answers_mean_nll_per_token():
     history, _ = train_dpo(model, pairs, ref, config, beta=0.5, nll_weight=1.0)
     # at the first step the policy is the reference: log 2 plus the chosen answers' nats per token (2 tokens each)
     assert history.train_loss[0] == pytest.approx(math.log(2) + (-ref[:, 0] / 2).mean().item(), abs=1e-5)
+
+
+def test_plot_trace_draws_rewards_and_the_loss_minimised():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmcourse.dpo import DPOTrace, plot_trace
+    from lmcourse.train import History
+    history = History(train_loss=[0.69, 0.5, 0.3])
+    trace = DPOTrace(chosen_reward=[0.0, 0.1, 0.2], rejected_reward=[0.0, -0.3, -0.9], accuracy=[0.0, 1.0, 1.0])
+    fig = plot_trace(history, trace, title="DPO + SFT term", loss_label="DPO loss + SFT term")
+    rewards, loss = fig.axes
+    assert [line.get_label() for line in rewards.get_lines()][:3] == ["chosen", "rejected", "margin"]
+    assert list(rewards.get_lines()[2].get_ydata()) == pytest.approx(trace.margin)
+    assert list(loss.get_lines()[0].get_ydata()) == [0.69, 0.5, 0.3]
+    assert loss.get_ylabel() == "DPO loss + SFT term" and rewards.get_xlabel() == loss.get_xlabel() == "step"
+    assert rewards.get_title() == "DPO + SFT term: rewards" and loss.get_title() == "DPO + SFT term: loss"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="must come from one train_dpo run: 2 losses and 3 recorded steps"):
+        plot_trace(History(train_loss=[0.69, 0.5]), trace)

@@ -68,7 +68,7 @@ from lmcourse.train import History, TrainConfig, check_example_config, train_on_
 from lmcourse.wordpiece import WordPieceTokenizer
 
 __all__ = ["POLARITY_FILE", "LABELS", "load_polarity", "stratified_folds", "Classifier", "BagOfWords",
-           "FrozenEncoder", "FineTuned", "finetune_config", "fine_tune_classifier", "predict",
+           "NaiveBayes", "FrozenEncoder", "FineTuned", "finetune_config", "fine_tune_classifier", "predict",
            "evaluate_predictions", "CVResult", "cross_validate"]
 
 POLARITY_FILE = "pang_lee_polarity.cor"  # in gensim's test data
@@ -168,6 +168,33 @@ class BagOfWords:
     def predict(self, texts: list[str]) -> list[int]:
         return [int(y) for y in self.pipeline.predict(list(texts))]
 
+    def scores(self, texts: list[str]) -> list[float]:
+        """The probability of label 1 for each text (a threshold of 0.5 gives :meth:`predict`)."""
+        return self.pipeline.predict_proba(list(texts))[:, 1].tolist()
+
+
+class NaiveBayes(BagOfWords):
+    """Multinomial naive Bayes on word counts (scikit-learn), the classic spam filter (Sahami et
+    al., 1998): each label's word frequencies, add-`alpha` smoothed, and the label's prior.
+
+    Tokens as :class:`BagOfWords`. `alpha=1` is Laplace's add-one smoothing (Chapter 2).
+
+    >>> NaiveBayes().fit(["win cash now", "free cash", "see you now", "see you soon"], [1, 1, 0, 0]).predict(["free cash"])
+    [1]
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def fit(self, texts: list[str], labels: list[int]) -> NaiveBayes:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.naive_bayes import MultinomialNB
+        from sklearn.pipeline import make_pipeline
+
+        self.pipeline = make_pipeline(CountVectorizer(token_pattern=self.TOKEN_PATTERN), MultinomialNB(alpha=self.alpha))
+        self.pipeline.fit(list(texts), list(labels))
+        return self
+
 
 class FrozenEncoder:
     """Logistic regression on the sentence embeddings of a fixed pretrained encoder
@@ -192,6 +219,10 @@ class FrozenEncoder:
 
     def predict(self, texts: list[str]) -> list[int]:
         return [int(y) for y in self.regression.predict(self._embed(texts))]
+
+    def scores(self, texts: list[str]) -> list[float]:
+        """The probability of label 1 for each text."""
+        return self.regression.predict_proba(self._embed(texts))[:, 1].tolist()
 
 
 class FineTuned:

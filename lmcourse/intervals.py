@@ -19,7 +19,8 @@ import numpy as np
 
 from lmcourse._checks import check_positive_int
 
-__all__ = ["bootstrap_bpc", "paired_bootstrap", "rate_interval", "paired_rate_difference"]
+__all__ = ["bootstrap_bpc", "paired_bootstrap", "rate_interval", "paired_rate_difference", "mean_interval",
+           "paired_mean_difference"]
 
 
 def _units(nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray, resamples: int,
@@ -137,3 +138,37 @@ def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence
     if a.shape != b.shape:
         raise ValueError(f"hits_a and hits_b must score the same examples, got {a.size} and {b.size}")
     return _ratio_interval(a - b, np.ones_like(a), resamples, confidence, seed)
+
+
+def _scores(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers (one per example), got "
+                         f"shape {array.shape}")
+    return array
+
+
+def mean_interval(values: Sequence[float] | np.ndarray, resamples: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """The mean of a per-example score (a query's reciprocal rank, its recall@k) with a percentile
+    bootstrap interval over the examples: (mean, low, high).
+
+    >>> mean_interval([1.0, 0.5, 0.0, 0.5])[0]
+    0.5
+    """
+    array = _scores(values, "values")
+    return _ratio_interval(array, np.ones_like(array), resamples, confidence, seed)
+
+
+def paired_mean_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, resamples: int = 1000,
+                           confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean score of method a minus that of method b on the same examples, with a paired bootstrap
+    interval: (difference, low, high). :func:`paired_rate_difference` is the case of 0/1 scores.
+
+    >>> paired_mean_difference([1.0, 0.5, 1.0], [0.5, 0.5, 0.0])[0]
+    0.5
+    """
+    first, second = _scores(a, "a"), _scores(b, "b")
+    if first.shape != second.shape:
+        raise ValueError(f"a and b must score the same examples, got {first.size} and {second.size}")
+    return _ratio_interval(first - second, np.ones_like(first), resamples, confidence, seed)

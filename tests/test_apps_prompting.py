@@ -32,6 +32,8 @@ def test_label_logprobs_equal_a_forward_pass_by_hand(tiny):
     expected = logp[[ord("n") + 3, ord("p") + 3]].numpy()
     np.testing.assert_allclose(clf.label_logprobs(["great"])[0], expected, atol=1e-5)  # the opening is cached
     assert clf.predict(["great"]) == [int(np.argmax(expected))]
+    p_label_1 = np.exp(expected[1]) / np.exp(expected).sum()  # renormalised over the two label words
+    assert clf.scores(["great"]) == pytest.approx([p_label_1], abs=1e-5)
 
 
 def test_few_shot_examples_are_seeded_balanced_and_shown_as_turns(tiny):

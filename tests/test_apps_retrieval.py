@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lmcourse.apps.retrieval import BM25Index, EmbeddingIndex, recall_at_k, reciprocal_rank
+from lmcourse.apps.retrieval import BM25Index, EmbeddingIndex, recall_at_k, reciprocal_rank, reciprocal_rank_fusion
 
 TEXTS = ["a cat is a feline and likes to purr", "a dog is the human's best friend and loves to play",
          "a bird is a beautiful animal that can fly"]
@@ -76,3 +76,19 @@ def test_bad_queries_are_refused_clearly():
         index.search(np.ones(3), k=0)
     with pytest.raises(TypeError, match="query must be a string"):
         BM25Index(TEXTS, ["a", "b", "c"]).search(["cat"])
+
+
+def test_reciprocal_rank_fusion_by_hand():
+    bm25 = [("a", 12.0), ("b", 7.5), ("c", 0.3)]  # scores on any scale: only ranks count
+    dense = ["c", "a", "d"]
+    fused = reciprocal_rank_fusion([bm25, dense], k=4, constant=60)
+    expected = {"a": 1 / 61 + 1 / 62, "b": 1 / 62, "c": 1 / 63 + 1 / 61, "d": 1 / 63}
+    assert [i for i, _ in fused] == ["a", "c", "b", "d"]
+    assert dict(fused) == pytest.approx(expected)
+    assert reciprocal_rank_fusion([dense], k=2) == [("c", 1 / 61), ("a", 1 / 62)]  # one ranking: itself
+    # with constant 0, second place in both lists (1/2 + 1/2) ties first place in one (1): ties keep first-met order
+    assert [i for i, _ in reciprocal_rank_fusion([["x", "y"], ["z", "y"]], k=3, constant=0)] == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="at least one ranking"):
+        reciprocal_rank_fusion([])
+    with pytest.raises(ValueError, match="constant must be >= 0"):
+        reciprocal_rank_fusion([dense], constant=-1)

@@ -249,3 +249,18 @@ def test_rate_interval_and_paired_rate_difference():
             rate_interval(bad)
     with pytest.raises(ValueError, match="same examples"):
         paired_rate_difference([1, 0], [1])
+
+
+def test_mean_interval_and_paired_mean_difference():
+    from lmcourse.metrics import mean_interval, paired_mean_difference, paired_rate_difference
+    values = [1.0, 0.5, 1 / 3, 0.0] * 25
+    mean, low, high = mean_interval(values)
+    sd = np.std(values) / np.sqrt(len(values))
+    assert mean == pytest.approx(np.mean(values)) and low < mean < high
+    assert (high - low) == pytest.approx(2 * 1.96 * sd, rel=0.2)  # the bootstrap agrees with the normal approximation
+    a, b = [1, 0, 1, 1, 0] * 20, [0, 0, 1, 0, 0] * 20
+    assert paired_mean_difference(a, b) == paired_rate_difference(a, b)  # 0/1 scores: the same resamples
+    with pytest.raises(ValueError, match="finite numbers"):
+        mean_interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match="same examples"):
+        paired_mean_difference([1.0, 0.5], [1.0])

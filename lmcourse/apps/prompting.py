@@ -97,6 +97,12 @@ class PromptClassifier:
         logprobs = next_token_logprobs_many(self.model, self.tokenizer, [self.messages(text) for text in texts])
         return logprobs[:, self.label_ids].numpy()  # (N, V) -> (N, L): the label words as the reply's first token
 
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        """The probability of the last label, renormalised over the label words, for each text
+        (of two labels: the probability of label 1 among the two replies)."""
+        logprobs = self.label_logprobs(texts)  # (N, L)
+        return np.exp(logprobs[:, -1] - np.logaddexp.reduce(logprobs, axis=1)).tolist()
+
     def predict(self, texts: Sequence[str]) -> list[int]:
         """The label whose word is the most likely reply, for each text."""
         return [int(i) for i in self.label_logprobs(texts).argmax(axis=1)]

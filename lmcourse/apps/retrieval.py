@@ -9,6 +9,7 @@ embeddings, BM25 over words, and the two measures of a ranking that the chapter 
   ``idf(t) * tf / (tf + k1 * (1 - b + b * |d| / avgdl))`` with ``idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))``.
   Words are runs of two or more letters or digits, lower-cased, with no stop words removed and no
   stemming, so the score can be checked by hand.
+- :func:`reciprocal_rank_fusion` merges rankings (BM25's and the embeddings') into one: hybrid search.
 - :func:`recall_at_k` and :func:`reciprocal_rank` score one ranked list against the set of relevant
   passage ids; averaged over queries they give recall@k and the mean reciprocal rank (MRR).
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Hit", "EmbeddingIndex", "BM25Index", "recall_at_k", "reciprocal_rank"]
+__all__ = ["Hit", "EmbeddingIndex", "BM25Index", "reciprocal_rank_fusion", "recall_at_k", "reciprocal_rank"]
 
 Hit = tuple[str, float]  # (passage id, score), best first in a ranking
 
@@ -126,6 +127,28 @@ class BM25Index:
         scores = self.scores(query)
         top = np.argsort(-scores, kind="stable")[:k]
         return [(self.ids[j], float(scores[j])) for j in top]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit] | Sequence[str]], k: int = 10,
+                           constant: float = 60.0) -> list[Hit]:
+    """One ranking from several (Cormack, Clarke & Büttcher, 2009): a passage scores
+    ``sum(1 / (constant + rank))`` over the rankings it appears in (rank from 1), so a passage
+    near the top of either list rises, and scores on different scales (BM25's, cosines) need no
+    calibration. Best first, ties to the passage met first; the top `k`.
+
+    >>> [i for i, _ in reciprocal_rank_fusion([["a", "b", "c"], ["c", "a", "d"]], k=3)]
+    ['a', 'c', 'b']
+    """
+    if not rankings:
+        raise ValueError("rankings must hold at least one ranking")
+    if not constant >= 0:
+        raise ValueError(f"constant must be >= 0 (60 in the paper), got {constant!r}")
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, passage_id in enumerate(_ranked_ids(ranking), start=1):
+            scores[passage_id] = scores.get(passage_id, 0.0) + 1.0 / (constant + rank)
+    k = _check_k(k, max(len(scores), 1))
+    return sorted(scores.items(), key=lambda item: -item[1])[:k]  # sorted() is stable: ties keep first-met order
 
 
 def _ranked_ids(ranking: Sequence[Hit] | Sequence[str]) -> list[str]:

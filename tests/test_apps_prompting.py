@@ -36,6 +36,21 @@ def test_label_logprobs_equal_a_forward_pass_by_hand(tiny):
     assert clf.scores(["great"]) == pytest.approx([p_label_1], abs=1e-5)
 
 
+def test_contextual_calibration_divides_by_the_content_free_distribution(tiny):
+    model, tokenizer = tiny
+    plain = PromptClassifier(model, tokenizer, TEMPLATE, ["n", "p"]).fit(["x"], [0])
+    calibrated = PromptClassifier(model, tokenizer, TEMPLATE, ["n", "p"], calibrate=True).fit(["x"], [0])
+    bias = plain.probabilities(["N/A", "", "[MASK]"]).mean(axis=0)  # what the prompt gives with no content
+    assert calibrated.bias == pytest.approx(bias)
+    texts = ["great", "awful", "so-so"]
+    by_hand = plain.probabilities(texts) / bias
+    by_hand /= by_hand.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(calibrated.probabilities(texts), by_hand, atol=1e-9)
+    assert calibrated.predict(texts) == by_hand.argmax(axis=1).tolist()
+    assert calibrated.probabilities(["N/A", "", "[MASK]"]).mean(axis=0) == pytest.approx([0.5, 0.5], abs=0.05)
+    assert plain.bias is None
+
+
 def test_few_shot_examples_are_seeded_balanced_and_shown_as_turns(tiny):
     model, tokenizer = tiny
     texts, labels = [f"t{i}" for i in range(10)], [0, 1] * 5

@@ -12,8 +12,12 @@ template): they are read once and their KV cache reused
 It has ``fit`` and ``predict``, so :func:`lmcourse.classify.cross_validate` scores it on the same
 folds as the trained classifiers (``fit`` only picks the examples; nothing is trained).
 
-Left out: calibration (Zhao et al., 2021, correct a bias towards some label words by dividing by
-their probability on an empty input) and labels of several tokens.
+With ``calibrate=True`` it applies contextual calibration (Zhao et al., 2021): a model often leans
+towards one label word whatever the text (more so after a few examples), so each label's probability
+is divided by its probability for content-free inputs ("N/A", "", "[MASK]") under the same prompt,
+and renormalised. That costs three forward passes per ``fit``.
+
+Left out: labels of several tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +30,20 @@ import numpy as np
 
 from lmcourse.llama.chat import next_token_logprobs_many
 
-__all__ = ["PromptClassifier"]
+__all__ = ["PromptClassifier", "label_distribution"]
+
+
+def label_distribution(logprobs: Any, label_ids: Sequence[int]) -> np.ndarray:
+    """The probability of each label among the label words only: the next-token log-probabilities
+    ``(..., V)`` at `label_ids`, renormalised so that they sum to 1 over the labels ``(..., L)``.
+    The model also gives probability to every other token; dropping it and renormalising is the
+    classifier's reading of "which of these replies".
+
+    >>> label_distribution(np.log([0.1, 0.3, 0.2, 0.4]), [1, 3]).round(3).tolist()
+    [0.429, 0.571]
+    """
+    picked = np.asarray(logprobs, dtype=np.float64)[..., list(label_ids)]  # (..., V) -> (..., L)
+    return np.exp(picked - np.logaddexp.reduce(picked, axis=-1, keepdims=True))
 
 
 class PromptClassifier:
@@ -38,8 +55,10 @@ class PromptClassifier:
     have ``apply_chat_template`` and ``encode``, as :func:`lmcourse.llama.load_smollm2` gives.
     """
 
+    CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. (2021)'s inputs for contextual calibration
+
     def __init__(self, model: Any, tokenizer: Any, template: str, label_words: Sequence[str],
-                 shots_per_label: int = 0, seed: int = 0) -> None:
+                 shots_per_label: int = 0, seed: int = 0, calibrate: bool = False) -> None:
         if "{text}" not in template:
             raise ValueError("template must contain {text}, where the text to classify goes")
         if isinstance(label_words, str) or len(label_words) < 2:
@@ -48,6 +67,8 @@ class PromptClassifier:
             raise ValueError(f"shots_per_label must be an int >= 0, got {shots_per_label!r}")
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.label_words, self.shots_per_label, self.seed = list(label_words), shots_per_label, seed
+        self.calibrate = calibrate
+        self.bias: np.ndarray | None = None  # (L,): the label distribution for content-free inputs, when calibrating
         self.label_ids = [self._one_token(word) for word in self.label_words]
         if len(set(self.label_ids)) != len(self.label_ids):
             raise ValueError(f"label_words {label_words!r} must be different tokens")
@@ -62,7 +83,7 @@ class PromptClassifier:
 
     def fit(self, texts: Sequence[str], labels: Sequence[int]) -> PromptClassifier:
         """Pick ``shots_per_label`` examples of each label from the training texts (seeded), in a
-        shuffled order; zero-shot keeps none."""
+        shuffled order; zero-shot keeps none. With ``calibrate``, also measure the prompt's bias."""
         if len(texts) != len(labels):
             raise ValueError(f"got {len(texts)} texts and {len(labels)} labels: give one label per text")
         unknown = sorted(set(labels) - set(range(len(self.label_words))))
@@ -78,6 +99,9 @@ class PromptClassifier:
             chosen += [(text, label) for text in rng.sample(pool, self.shots_per_label)]
         rng.shuffle(chosen)
         self.examples = chosen
+        self.bias = None
+        if self.calibrate:
+            self.bias = self.probabilities(list(self.CONTENT_FREE)).mean(axis=0)  # (3, L) -> (L,)
         return self
 
     def messages(self, text: str) -> list[dict[str, str]]:
@@ -97,12 +121,19 @@ class PromptClassifier:
         logprobs = next_token_logprobs_many(self.model, self.tokenizer, [self.messages(text) for text in texts])
         return logprobs[:, self.label_ids].numpy()  # (N, V) -> (N, L): the label words as the reply's first token
 
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """``(N, L)``: each label's probability among the label words (divided by the prompt's bias
+        and renormalised, when calibrated)."""
+        probs = label_distribution(self.label_logprobs(texts), range(len(self.label_ids)))  # (N, L)
+        if self.bias is None:
+            return probs
+        adjusted = probs / self.bias  # (N, L) / (L,)
+        return adjusted / adjusted.sum(axis=1, keepdims=True)
+
     def scores(self, texts: Sequence[str]) -> list[float]:
-        """The probability of the last label, renormalised over the label words, for each text
-        (of two labels: the probability of label 1 among the two replies)."""
-        logprobs = self.label_logprobs(texts)  # (N, L)
-        return np.exp(logprobs[:, -1] - np.logaddexp.reduce(logprobs, axis=1)).tolist()
+        """The probability of the last label for each text (of two labels: of label 1)."""
+        return self.probabilities(texts)[:, -1].tolist()
 
     def predict(self, texts: Sequence[str]) -> list[int]:
-        """The label whose word is the most likely reply, for each text."""
-        return [int(i) for i in self.label_logprobs(texts).argmax(axis=1)]
+        """The most probable label for each text (without calibration: the most likely label word)."""
+        return [int(i) for i in self.probabilities(texts).argmax(axis=1)]

@@ -4,13 +4,14 @@
 Every rule is a small pure function on a batch of logits ``(B, V)``:
 
 - :func:`apply_repetition_penalty`: make tokens already in the sequence less likely (CTRL);
+- :func:`allow_only`: a format constraint, only the tokens of a given set (digits, say) can come next;
 - :func:`apply_temperature`: sharpen (``T < 1``) or flatten (``T > 1``) the distribution;
 - :func:`top_k_filter`: keep the ``k`` most likely tokens;
 - :func:`top_p_filter`: keep the smallest set of most likely tokens whose mass reaches ``p``;
 - :func:`greedy` and :func:`sample`: pick the token.
 
 :func:`next_token` applies them in the order Hugging Face ``transformers`` does (repetition
-penalty, temperature, top-k, top-p, then sample), as :class:`DecodingSettings` says;
+penalty, the allowed set, temperature, top-k, top-p, then sample), as :class:`DecodingSettings` says;
 ``temperature=0`` means greedy decoding. A filtered-out token gets the logit ``-inf``, so its
 probability after the softmax is exactly 0.
 
@@ -18,7 +19,8 @@ Shape letters: ``B`` batch (sequences decoded side by side), ``V`` vocabulary, `
 so far.
 
 The protocol every model's ``generate(ids, max_new_tokens, *, temperature=1.0, top_k=None,
-top_p=None, repetition_penalty=1.0, stop_ids=None, seed=0, use_cache=True)`` follows is built from
+top_p=None, repetition_penalty=1.0, allowed_ids=None, stop_ids=None, seed=0, use_cache=True,
+on_token=None)`` follows is built from
 :func:`prompt_batch`, :func:`check_stop_ids`, :func:`seeded_generator` and :func:`collect_tokens`,
 so that the recurrent models, GPT and LLaMA take the same arguments with the same meaning.
 
@@ -29,15 +31,15 @@ presence penalties of hosted APIs (additive rather than CTRL's multiplicative pe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from lmcourse.token_ids import check_batch_ids
 
-__all__ = ["DecodingSettings", "apply_temperature", "top_k_filter", "top_p_filter",
+__all__ = ["DecodingSettings", "allow_only", "apply_temperature", "top_k_filter", "top_p_filter",
            "apply_repetition_penalty", "greedy", "sample", "next_token",
            "prompt_batch", "check_stop_ids", "seeded_generator", "collect_tokens"]
 
@@ -84,6 +86,22 @@ def _check_penalty(logits: Any, previous_ids: Any, penalty: Any) -> None:
         raise ValueError(f"previous_ids must be a LongTensor (B={logits.shape[0]}, S) of the tokens so far, got {got}")
 
 
+def _check_allowed_ids(allowed_ids: Any) -> tuple[int, ...]:
+    """`allowed_ids` as a sorted tuple of distinct ids; the range is checked against the logits."""
+    if isinstance(allowed_ids, torch.Tensor):
+        allowed_ids = allowed_ids.tolist()
+    if isinstance(allowed_ids, (str, bytes, Mapping)) or not isinstance(allowed_ids, Iterable):
+        raise TypeError(f"allowed_ids must be a collection of token ids (a set, list or range of ints), "
+                        f"got {type(allowed_ids).__name__}: {allowed_ids!r:.60}")
+    ids = list(allowed_ids)
+    bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+    if bad:
+        raise ValueError(f"allowed_ids must hold token ids (ints >= 0), got {bad[0]!r} among them")
+    if not ids:
+        raise ValueError("allowed_ids is empty: no token could ever be chosen; pass None to allow every token")
+    return tuple(sorted(set(ids)))
+
+
 @dataclass(frozen=True)
 class DecodingSettings:
     """How :func:`next_token` picks a token; the values are checked here.
@@ -96,6 +114,8 @@ class DecodingSettings:
     top_k: int | None = None  # keep the k most likely tokens; None: all
     top_p: float | None = None  # keep the smallest set whose probability reaches p; None or 1: all
     repetition_penalty: float = 1.0  # > 1 discourages tokens already in the sequence; 1: off
+    # only these ids can be chosen (kept as a sorted tuple); None: all. Left out of the repr: it can hold thousands
+    allowed_ids: Collection[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _is_number(self.temperature) or self.temperature < 0:
@@ -108,11 +128,33 @@ class DecodingSettings:
         if not _is_number(self.repetition_penalty) or self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be a number > 0 (1 is off, > 1 discourages "
                              f"repeats), got {self.repetition_penalty!r}")
+        if self.allowed_ids is not None:
+            object.__setattr__(self, "allowed_ids", _check_allowed_ids(self.allowed_ids))
 
     @property
     def is_greedy(self) -> bool:
         """Temperature 0: always the most likely token."""
         return self.temperature == 0
+
+
+def allow_only(logits: torch.Tensor, allowed_ids: Sequence[int]) -> torch.Tensor:
+    """Set every logit outside `allowed_ids` to ``-inf``: a format constraint (answer with digits
+    only, one of a list of labels), as ``transformers``' ``prefix_allowed_tokens_fn`` does.
+
+    Applied before temperature, top-k and top-p, so they share out the probability among the
+    allowed tokens only, and greedy decoding takes the most likely allowed token.
+
+    >>> allow_only(torch.tensor([[3.0, 1.0, 2.0]]), [1, 2]).tolist()
+    [[-inf, 1.0, 2.0]]
+    """
+    _check_logits(logits)
+    ids = _check_allowed_ids(allowed_ids)
+    V = logits.shape[-1]
+    if ids[-1] >= V:
+        raise ValueError(f"allowed_ids holds the id {ids[-1]}, but the vocabulary has {V} ids (0 to {V - 1})")
+    keep = torch.zeros(V, dtype=torch.bool, device=logits.device)
+    keep[list(ids)] = True  # (V,): True for an allowed id, the same for every row
+    return logits.masked_fill(~keep, float("-inf"))  # (B, V)
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -220,19 +262,23 @@ def sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> to
 def next_token(logits: torch.Tensor, previous_ids: torch.Tensor, settings: DecodingSettings,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """The next token of each sequence ``(B,)`` from its logits ``(B, V)`` and the tokens so far
-    ``(B, S)``: repetition penalty, then greedy if ``temperature == 0``, else temperature, top-k,
-    top-p and a sample.
+    ``(B, S)``: repetition penalty, the allowed set, then greedy if ``temperature == 0``, else
+    temperature, top-k, top-p and a sample.
 
     >>> logits = torch.tensor([[1.0, 3.0, 2.0]])
     >>> next_token(logits, torch.tensor([[1]]), DecodingSettings(temperature=0)).tolist()
     [1]
     >>> next_token(logits, torch.tensor([[1]]), DecodingSettings(temperature=0, repetition_penalty=2.0)).tolist()
     [2]
+    >>> next_token(logits, torch.tensor([[1]]), DecodingSettings(temperature=0, allowed_ids={0, 2})).tolist()
+    [2]
     """
     if not isinstance(settings, DecodingSettings):
         raise TypeError(f"settings must be a DecodingSettings, got {type(settings).__name__}")
     if settings.repetition_penalty != 1:
         logits = apply_repetition_penalty(logits, previous_ids, settings.repetition_penalty)
+    if settings.allowed_ids is not None:
+        logits = allow_only(logits, settings.allowed_ids)
     if settings.is_greedy:
         return greedy(logits)
     logits = apply_temperature(logits, settings.temperature)
@@ -284,9 +330,10 @@ def seeded_generator(seed: int | torch.Generator | None, device: torch.device) -
 
 
 def collect_tokens(steps: Iterable[torch.Tensor], batch_size: int, max_new_tokens: int,
-                   stops: set[int]) -> list[list[int]]:
+                   stops: set[int], on_token: Callable[[int, int], None] | None = None) -> list[list[int]]:
     """Take tokens ``(B,)`` from `steps` until each sequence has `max_new_tokens` of them or has
-    produced one of `stops` (kept); a finished sequence takes no more.
+    produced one of `stops` (kept); a finished sequence takes no more. `on_token(row, id)` is
+    called for each id taken, as soon as it is taken (streaming).
 
     >>> collect_tokens(iter(torch.tensor([[1, 5], [2, 6], [3, 7]])), 2, 3, stops={2})
     [[1, 2], [5, 6, 7]]
@@ -298,6 +345,8 @@ def collect_tokens(steps: Iterable[torch.Tensor], batch_size: int, max_new_token
             if not done[row]:
                 out[row].append(t)
                 done[row] = t in stops
+                if on_token is not None:
+                    on_token(row, t)
         if all(done):
             break
     return out

@@ -11,8 +11,8 @@ features into next-token distributions:
   log-likelihood in nats of every target given its prefix, and the state to pass to the next
   chunk of the same streams (``None`` starts a stream);
 - ``log_probs(inputs (T, B), state) -> (log_probs (T, B, V), state)``: full distributions;
-- ``generate(ids, max_new_tokens, *, temperature, top_k, top_p, repetition_penalty, stop_ids,
-  seed, use_cache)``: sampling with a seeded generator and the decoding rules of
+- ``generate(ids, max_new_tokens, *, temperature, top_k, top_p, repetition_penalty, allowed_ids,
+  stop_ids, seed, use_cache, on_token)``: sampling with a seeded generator and the decoding rules of
   :mod:`lmcourse.decoding` (Chapter 6); GPT and LLaMA take the same arguments.
 
 The output layer is either a full softmax (a linear decoder, ``V x F`` weights) or the
@@ -31,7 +31,7 @@ model), and beam search.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -222,27 +222,33 @@ class NeuralLM(nn.Module):
     @torch.no_grad()
     def generate(self, ids: torch.Tensor | Sequence[int], max_new_tokens: int, *, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, repetition_penalty: float = 1.0,
-                 stop_ids: int | Sequence[int] | None = None, seed: int | torch.Generator | None = 0,
-                 use_cache: bool = True) -> list[int] | list[list[int]]:
+                 allowed_ids: Collection[int] | None = None, stop_ids: int | Sequence[int] | None = None,
+                 seed: int | torch.Generator | None = 0, use_cache: bool = True,
+                 on_token: Callable[[int], None] | None = None) -> list[int] | list[list[int]]:
         """Sample a continuation of `ids`; return the new ids only: a list for one prompt (a list of
         ints or ``(T,)``), a list of lists for a batch ``(B, T)`` (batch first, as GPT's).
 
         Each step picks the next id from the model's distribution with the rules of
-        :mod:`lmcourse.decoding` (:func:`~lmcourse.decoding.next_token`): repetition penalty,
-        temperature (``0`` takes the most likely id), `top_k`, `top_p`, then a sample. The same
-        `seed` gives the same ids (a ``torch.Generator`` is used as it is; ``None``: torch's global
-        one). A sequence stops after `max_new_tokens` ids or right after one of `stop_ids` (included).
-        ``use_cache=False`` re-reads the sequence at every step: slower, same ids. Runs in eval mode
-        (no dropout) and restores the previous mode afterwards.
+        :mod:`lmcourse.decoding` (:func:`~lmcourse.decoding.next_token`): repetition penalty, only
+        `allowed_ids` (None: every id), temperature (``0`` takes the most likely id), `top_k`,
+        `top_p`, then a sample. The same `seed` gives the same ids (a ``torch.Generator`` is used as
+        it is; ``None``: torch's global one). A sequence stops after `max_new_tokens` ids or right
+        after one of `stop_ids` (included). ``use_cache=False`` re-reads the sequence at every step:
+        slower, same ids. `on_token` (one prompt only) is called with each new id as soon as it is
+        chosen, to stream the output. Runs in eval mode (no dropout) and restores the previous mode
+        afterwards.
         """
         settings = DecodingSettings(temperature=temperature, top_k=top_k, top_p=top_p,
-                                    repetition_penalty=repetition_penalty)
+                                    repetition_penalty=repetition_penalty, allowed_ids=allowed_ids)
         batch, single = prompt_batch(ids, self.config.vocab_size)
+        if on_token is not None and not single:
+            raise ValueError("on_token streams the ids of one prompt; for a batch, generate without it")
         check_int("max_new_tokens", max_new_tokens, 0)
         stops = check_stop_ids(stop_ids, self.config.vocab_size)
         device = model_device(self)
         generator = seeded_generator(seed, device)
         with eval_mode(self):
             steps = self.next_tokens(batch.to(device), settings, generator, use_cache)
-            out = collect_tokens(steps, batch.shape[0], max_new_tokens, stops)
+            out = collect_tokens(steps, batch.shape[0], max_new_tokens, stops,
+                                 None if on_token is None else lambda _row, t: on_token(t))
         return out[0] if single else out

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,14 +77,16 @@ def _finished(text: str, stops: list[str], step: int, max_tokens: int) -> Comple
 
 def generate_text(prompt: str, *, model: DecoderLM, tokenizer: Any, max_tokens: int = 64, temperature: float = 1.0,
                   top_p: float = 1.0, top_k: int | None = None, n: int = 1, stop: str | list[str] | None = None,
-                  seed: int = 0, repetition_penalty: float = 1.0) -> list[Completion]:
+                  seed: int = 0, repetition_penalty: float = 1.0,
+                  allowed_ids: Collection[int] | None = None) -> list[Completion]:
     """`n` continuations of `prompt`, with the parameters of hosted completion APIs.
 
     `tokenizer` is anything with ``encode(str) -> list[int]`` and ``decode(list[int]) -> str``.
     Each completion ends after `max_tokens` tokens (``finish_reason="length"``) or when its
     decoded text contains one of the `stop` strings (``"stop"``; the text is cut before it).
-    ``temperature=0`` is greedy. The `n` completions are sampled side by side with one generator
-    seeded by `seed`, so the same call gives the same texts.
+    ``temperature=0`` is greedy; `allowed_ids` (e.g. from :func:`lmcourse.constrain.allowed_token_ids`)
+    restricts every token to that set (None: any token). The `n` completions are sampled side by
+    side with one generator seeded by `seed`, so the same call gives the same texts.
 
     >>> from lmcourse.gpt import GPT, GPTConfig
     >>> chars = "abc "
@@ -96,7 +99,7 @@ def generate_text(prompt: str, *, model: DecoderLM, tokenizer: Any, max_tokens: 
     """
     _check_call(prompt, model, tokenizer, max_tokens, n)
     settings = DecodingSettings(temperature=temperature, top_k=top_k, top_p=top_p,
-                                repetition_penalty=repetition_penalty)
+                                repetition_penalty=repetition_penalty, allowed_ids=allowed_ids)
     stops = _check_stop(stop)
     batch = _prompt_batch(prompt, model, tokenizer, n)  # (n, P)
     generator = seeded_generator(seed, batch.device)

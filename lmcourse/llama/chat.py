@@ -5,13 +5,15 @@ The template (SmolLM2's: ``<|im_start|>role\\ncontent<|im_end|>\\n`` per message
 ``<|im_start|>assistant\\n``) is the format the model was fine-tuned on; the end-of-turn token
 ``<|im_end|>`` is where a reply ends. :func:`next_token_logprobs_many` scores many conversations
 that open alike (the same system prompt and solved examples) by reading their shared opening once
-and keeping its KV cache: prompt caching. Left out: tool calls, streaming, and keeping a session's
-KV cache between turns (each call re-reads the whole conversation).
+and keeping its KV cache: prompt caching. :func:`chat`'s `on_token` hands over each id as it is
+generated; :class:`lmcourse.apps.chatbot.ChatSession` streams them as text and keeps the memory of a
+conversation. Left out: tool calls, and keeping a session's KV cache between turns (each call
+re-reads the whole conversation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,17 +25,19 @@ __all__ = ["chat", "next_token_logprobs", "next_token_logprobs_many", "next_toke
 
 def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, max_tokens: int = 256,
          temperature: float = 0.0, top_p: float | None = None, top_k: int | None = None,
-         repetition_penalty: float = 1.0, seed: int = 0) -> Completion:
+         repetition_penalty: float = 1.0, seed: int = 0, on_token: Callable[[int], None] | None = None) -> Completion:
     """The assistant's next reply to `messages` (``[{"role": "user", "content": "..."}, ...]``).
 
     `tokenizer` needs ``apply_chat_template``, ``encode``, ``decode`` and ``eos_id`` (the end-of-turn
     token), as :class:`lmcourse.llama.SmolLM2Tokenizer` has; `model` needs ``generate`` as
     :class:`lmcourse.llama.Llama`. The reply stops at the end-of-turn token (``finish_reason="stop"``,
     the token not in the text) or after `max_tokens` tokens (``"length"``). ``temperature=0``: greedy.
+    `on_token` is called with each new id (the end-of-turn token too) as soon as it is generated.
     """
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     ids = model.generate(tokenizer.encode(prompt), max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                         repetition_penalty=repetition_penalty, stop_ids=[tokenizer.eos_id], seed=seed)
+                         repetition_penalty=repetition_penalty, stop_ids=[tokenizer.eos_id], seed=seed,
+                         on_token=on_token)
     stopped = bool(ids) and ids[-1] == tokenizer.eos_id
     text = tokenizer.decode(ids[:-1] if stopped else ids)
     return Completion(text, "stop" if stopped else "length", len(ids))

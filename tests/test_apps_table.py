@@ -48,3 +48,12 @@ def test_a_file_of_another_shape_is_refused(tmp_path):
         load_applications(path)
     with pytest.raises(TypeError, match="list of AppResult"):
         record_applications(row(), tmp_path / "other.csv")
+
+
+def test_replacing_a_chapter_drops_its_stale_rows_and_keeps_the_others(tmp_path):
+    path = tmp_path / "apps.csv"
+    record_applications([row("renamed since", chapter="9a"), row("kept", chapter="9a"), row("other", chapter="9b")], path)
+    table = record_applications([row("kept", 0.7, chapter="9a")], path, replace_chapter="9a")
+    assert [(r.method, r.chapter, r.value) for r in table] == [("other", "9b", 0.6), ("kept", "9a", 0.7)]
+    with pytest.raises(ValueError, match="belong to chapter"):
+        record_applications([row("stray", chapter="9b")], path, replace_chapter="9a")

@@ -84,8 +84,8 @@ class EmbeddingIndex:
 
 
 class BM25Index:
-    """BM25 ranking of passages (Lucene's variant, through ``bm25s``), with ``k1`` and ``b`` as
-    in most search engines' defaults.
+    """BM25 ranking of passages (Lucene's variant, through ``bm25s``), with ``bm25s``'s default
+    ``k1 = 1.5`` and ``b = 0.75`` (Lucene and Elasticsearch use ``k1 = 1.2``).
 
     >>> index = BM25Index(["the cat purrs", "the dog barks", "a cat and a dog"], ["c", "d", "cd"])
     >>> [i for i, _ in index.search("which cat purrs?", k=2)]

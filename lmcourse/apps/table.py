@@ -83,14 +83,22 @@ def load_applications(path: str | Path | None = None) -> list[AppResult]:
                           row["chapter"]) for row in reader]
 
 
-def record_applications(results: Sequence[AppResult], path: str | Path | None = None) -> list[AppResult]:
-    """Add `results` to the table, each replacing an earlier row with the same key; return the table."""
+def record_applications(results: Sequence[AppResult], path: str | Path | None = None,
+                        replace_chapter: str | None = None) -> list[AppResult]:
+    """Add `results` to the table, each replacing an earlier row with the same key; return the table.
+
+    With `replace_chapter`, every earlier row of that chapter goes first: a notebook that renamed
+    or dropped a method leaves no stale row behind. Its `results` must all belong to that chapter.
+    """
     if isinstance(results, AppResult) or not all(isinstance(r, AppResult) for r in results):
         raise TypeError("results must be a list of AppResult rows (for one row, give [row])")
+    if replace_chapter is not None and any(r.chapter != replace_chapter for r in results):
+        raise ValueError(f"replace_chapter={replace_chapter!r} would replace that chapter's rows, but some results "
+                         f"belong to chapter {sorted({r.chapter for r in results} - {replace_chapter})}")
     path = Path(path) if path else applications_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(path):
-        rows = {row.key: row for row in load_applications(path)}
+        rows = {row.key: row for row in load_applications(path) if row.chapter != replace_chapter}
         rows.update({row.key: row for row in results})
         handle = io.StringIO()
         writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import lmcourse.exercises.adapt  # noqa: F401  (registers the chapter's checkers)
 from lmcourse.exercises import REGISTRY, evaluate
 from lmcourse.exercises.progress import _chapter_number
+from tests.exercise_contract import check_exercise_contract
 
 NAMES = ["adapt.lora_forward", "adapt.assistant_labels", "adapt.dpo_loss", "adapt.lora_parameters"]
 
@@ -113,20 +114,9 @@ REFERENCES = {"adapt.lora_forward": _lora_forward, "adapt.assistant_labels": _as
               "adapt.dpo_loss": _dpo_loss, "adapt.lora_parameters": _lora_parameters}
 
 
-def _stub(*args, **kwargs):
-    raise NotImplementedError
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_passes_stub_unwritten_and_every_wrong_answer_fails(name):
-    exercise = REGISTRY[name]
-    assert 3 <= len(exercise.cases) <= 6 and all(case.label for case in exercise.cases)
-    assert evaluate(name, REFERENCES[name]).passed
-    stub = str(evaluate(name, _stub))
-    assert "Not written yet" in stub and "Hint" not in stub
-    assert len(exercise.wrong_answers) >= 3
-    caught = [label for label, fn in exercise.wrong_answers.items() if not evaluate(name, fn).passed]
-    assert caught == list(exercise.wrong_answers)
+    check_exercise_contract(name, REFERENCES[name])
 
 
 def test_wrong_answers_of_the_brief_are_registered():

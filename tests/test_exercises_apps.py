@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import lmcourse.exercises.apps  # noqa: F401  (registers the chapter's checkers)
-from lmcourse.exercises import REGISTRY, evaluate
+from lmcourse.exercises import REGISTRY
 from lmcourse.exercises.apps import _bm25_collection
 from lmcourse.exercises.progress import _chapter_number
+from tests.exercise_contract import check_exercise_contract
 
 NAMES = ["apps.bm25_term_score", "apps.label_probabilities", "apps.reciprocal_rank_fusion", "apps.cheapest_threshold"]
 
@@ -86,17 +87,6 @@ def test_chapter_label():
     assert _chapter_number("apps") == "9"
 
 
-def _stub(*args, **kwargs):
-    raise NotImplementedError
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_passes_stub_unwritten_and_every_wrong_answer_fails(name):
-    exercise = REGISTRY[name]
-    assert 3 <= len(exercise.cases) <= 6 and all(case.label for case in exercise.cases)
-    assert evaluate(name, REFERENCES[name]).passed
-    stub = str(evaluate(name, _stub))
-    assert "Not written yet" in stub and "Hint" not in stub
-    assert len(exercise.wrong_answers) >= 3
-    caught = [label for label, fn in exercise.wrong_answers.items() if not evaluate(name, fn).passed]
-    assert caught == list(exercise.wrong_answers)
+    check_exercise_contract(name, REFERENCES[name])

@@ -115,6 +115,8 @@ def rate_interval(hits: Sequence[bool] | np.ndarray, confidence: float = 0.95) -
     >>> rate, low, high = rate_interval([True] * 24)
     >>> rate, round(low, 3), high
     (1.0, 0.862, 1.0)
+    >>> rate_interval([True] * 86)[2]  # not 0.9999999999999999
+    1.0
     """
     values = _hits(hits, "hits")
     if not 0 < confidence < 1:
@@ -123,7 +125,8 @@ def rate_interval(hits: Sequence[bool] | np.ndarray, confidence: float = 0.95) -
     z = NormalDist().inv_cdf(0.5 + confidence / 2)  # the normal quantile: 1.96 for 0.95
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return rate, max(0.0, centre - half), min(1.0, centre + half)
+    # the interval holds the rate exactly: at 0% or 100% rounding could leave an end a hair inside it
+    return rate, min(rate, max(0.0, centre - half)), max(rate, min(1.0, centre + half))
 
 
 def paired_rate_difference(hits_a: Sequence[bool] | np.ndarray, hits_b: Sequence[bool] | np.ndarray,

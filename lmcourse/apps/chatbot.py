@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lmcourse._checks import check_int
-from lmcourse.llama.chat import chat
+from lmcourse.llama.chat import chat, prompt_ids
 
 __all__ = ["ChatSession", "TextStream"]
 
@@ -118,7 +118,7 @@ class ChatSession:
 
     def count_tokens(self, messages: list[Message]) -> int:
         """Tokens of `messages` rendered with the chat template and the generation prompt."""
-        return len(self.tokenizer.encode(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)))
+        return len(prompt_ids(self.tokenizer, messages))
 
     def send(self, user_text: str, on_token: Callable[[str], None] | None = None) -> str:
         """The model's reply to `user_text`, after the conversation so far; both join the history.

@@ -31,6 +31,7 @@ import torch
 
 from lmcourse._torch import eval_mode, model_device
 from lmcourse.apps.passages import Passage
+from lmcourse.llama.chat import prompt_ids
 
 __all__ = ["RagPrompt", "Answer", "INSTRUCTION", "rag_messages", "closed_book_messages", "answer_question",
            "reply_logprobs", "normalize_answer", "exact_match", "contains_answer", "confidently_wrong"]
@@ -89,7 +90,7 @@ def _messages(system: str | None, user: str) -> Messages:
 
 def _count(tokenizer: Any, messages: Messages) -> int:
     """Tokens of the rendered conversation with the generation prompt: what the model reads."""
-    return len(tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True)))
+    return len(prompt_ids(tokenizer, messages))
 
 
 def _check_question(question: Any) -> str:
@@ -183,7 +184,7 @@ def answer_question(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, 
     """
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
-    prompt = tokenizer.encode(tokenizer.apply_chat_template(list(messages), add_generation_prompt=True))
+    prompt = prompt_ids(tokenizer, messages)
     window = getattr(model, "context_window", None)
     if window is not None and len(prompt) + max_tokens > window:
         raise ValueError(f"the prompt is {len(prompt)} tokens; with max_tokens={max_tokens} that exceeds the model's "

@@ -31,6 +31,7 @@ import numpy as np
 
 from lmcourse._checks import check_positive_int
 from lmcourse.data import load_documents, sentences
+from lmcourse.llama.chat import prompt_ids
 
 __all__ = ["SummaryPair", "summary_pairs", "skipped_articles", "body_lead", "centroid_ranking", "fill_budget",
            "extractive_summary", "summary_messages", "rouge_scores", "entities", "unsupported_entities",
@@ -170,10 +171,6 @@ def extractive_summary(body: str, model: Any, tokenizer: Any, max_words: int = 7
     return " ".join(parts[i] for i in chosen)
 
 
-def _prompt_tokens(tokenizer: Any, messages: list[dict[str, str]]) -> int:
-    return len(tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True)))
-
-
 def summary_messages(body: str, tokenizer: Any, max_prompt_tokens: int = 1024,
                      instruction: str = INSTRUCTION) -> list[dict[str, str]]:
     """The conversation that asks a chat model to summarise `body`: one user message, the instruction
@@ -188,14 +185,14 @@ def summary_messages(body: str, tokenizer: Any, max_prompt_tokens: int = 1024,
     def messages(n_words: int) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"{instruction}\n\n{body[:ends[n_words - 1]] if n_words else ''}"}]
 
-    overhead = _prompt_tokens(tokenizer, messages(0))
+    overhead = len(prompt_ids(tokenizer, messages(0)))
     if overhead >= max_prompt_tokens:
         raise ValueError(f"max_prompt_tokens={max_prompt_tokens} leaves no room for the body: the instruction and "
                          f"chat template alone take {overhead} tokens; raise it (the model reads 8,192)")
     low, high = 0, len(ends)  # the most words that fit lie in [low, high]
     while low < high:
         mid = (low + high + 1) // 2
-        if _prompt_tokens(tokenizer, messages(mid)) <= max_prompt_tokens:
+        if len(prompt_ids(tokenizer, messages(mid))) <= max_prompt_tokens:
             low = mid
         else:
             high = mid - 1

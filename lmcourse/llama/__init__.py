@@ -15,12 +15,12 @@
 'The capital of France is Paris.'
 """
 
-from lmcourse.llama.chat import chat, next_token_logprobs, next_token_logprobs_many, next_token_probability
+from lmcourse.llama.chat import chat, next_token_logprobs, next_token_logprobs_many, next_token_probability, prompt_ids
 from lmcourse.llama.config import LlamaConfig
 from lmcourse.llama.gguf import config_from_gguf, from_gguf, load_smollm2, smollm2_path, unpermute_rope
 from lmcourse.llama.model import Llama, LlamaBlock
 from lmcourse.llama.tokenizer import SMOLLM_PATTERN, SmolLM2Tokenizer
 
 __all__ = ["LlamaConfig", "Llama", "LlamaBlock", "load_smollm2", "from_gguf", "config_from_gguf", "smollm2_path",
-           "unpermute_rope", "SmolLM2Tokenizer", "SMOLLM_PATTERN", "chat", "next_token_logprobs",
+           "unpermute_rope", "SmolLM2Tokenizer", "SMOLLM_PATTERN", "chat", "prompt_ids", "next_token_logprobs",
            "next_token_logprobs_many", "next_token_probability"]

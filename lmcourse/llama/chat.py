@@ -20,7 +20,13 @@ import torch
 
 from lmcourse.gpt import Completion
 
-__all__ = ["chat", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
+__all__ = ["chat", "prompt_ids", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
+
+
+def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> list[int]:
+    """The token ids the model reads for `messages`: the conversation rendered with the chat template
+    and the generation prompt, then encoded (its length is what a context budget counts)."""
+    return tokenizer.encode(tokenizer.apply_chat_template(list(messages), add_generation_prompt=True))
 
 
 def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, max_tokens: int = 256,
@@ -34,8 +40,7 @@ def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, m
     the token not in the text) or after `max_tokens` tokens (``"length"``). ``temperature=0``: greedy.
     `on_token` is called with each new id (the end-of-turn token too) as soon as it is generated.
     """
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-    ids = model.generate(tokenizer.encode(prompt), max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+    ids = model.generate(prompt_ids(tokenizer, messages), max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                          repetition_penalty=repetition_penalty, stop_ids=[tokenizer.eos_id], seed=seed,
                          on_token=on_token)
     stopped = bool(ids) and ids[-1] == tokenizer.eos_id
@@ -69,7 +74,7 @@ def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence
     """
     if isinstance(conversations, Mapping) or not conversations:
         raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
-    ids = [tokenizer.encode(tokenizer.apply_chat_template(list(c), add_generation_prompt=True)) for c in conversations]
+    ids = [prompt_ids(tokenizer, c) for c in conversations]
     shared = _common_prefix_length(ids) if reuse_prefix else 0
     shared = min(shared, min(map(len, ids)) - 1)  # every conversation keeps one token of its own to read
     with torch.no_grad():

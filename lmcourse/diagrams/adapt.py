@@ -10,15 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Arc, Polygon, Rectangle
 
 from lmcourse.diagrams._draw import (EDGE, FONT, NOTE, PALETTE, SMALL, Box, arrow, box, canvas, circle, legend, note,
-                                    title)
+                                    relabel, title)
 
 __all__ = ["draw_lora", "draw_dpo"]
-
-
-def _relabel(ax: Axes, labels: list[str]) -> None:
-    """Give the legend's entries the names they have in this diagram (the colours stay the book's)."""
-    for text, label in zip(ax.get_legend().texts, labels):
-        text.set_text(label)
 
 
 def _lock(ax: Axes, x: float, y: float) -> None:
@@ -66,7 +60,7 @@ def draw_lora() -> Figure:
     note(ax, mid + 0.25, 6.3, "$h = W x + \\frac{\\alpha}{r} B A x$", size=FONT + 1, color="black", ha="left")
     note(ax, 13.8, 0.5, "after training, merge: $W \\leftarrow W + \\frac{\\alpha}{r} B A$", ha="right")
     legend(ax, ["input", "other", "mlp", "add"])
-    _relabel(ax, ["input", "frozen weights", "trainable adapter", "scale and sum"])
+    relabel(ax, ["input", "frozen weights", "trainable adapter", "scale and sum"])
     return fig
 
 
@@ -112,5 +106,5 @@ def draw_dpo() -> Figure:
     arrow(ax, margin.top, loss.bottom)
     note(ax, 9.3, 5.6, "margin $r_w - r_l$ is 0 at the start:\nthe loss starts at $\\log 2$", ha="left")
     legend(ax, ["input", "mlp", "other", "add", "out"])
-    _relabel(ax, ["prompt and replies", "policy (trainable)", "reference (frozen)", "implicit rewards", "loss"])
+    relabel(ax, ["prompt and replies", "policy (trainable)", "reference (frozen)", "implicit rewards", "loss"])
     return fig

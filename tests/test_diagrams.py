@@ -39,6 +39,9 @@ EXPECTED = {
     "08_dpo": ["$\\log \\pi_{\\theta}(y_w \\mid x)$", "$\\log \\pi_{\\mathrm{ref}}(y_l \\mid x)$",
                "loss $= -\\log \\sigma(r_w - r_l)$", "reference (frozen)", "policy (trainable)",
                "trainable: base + LoRA", "frozen, computed once"],
+    "09a_classifiers": ["prompting (SmolLM2)", "frozen encoder + classifier", "fine-tuning", "SmolLM2, frozen",
+                        "MiniLM, frozen", "logistic regression,\ntrained on the fold", "pooled [CLS] vector",
+                        "frozen model", "trained"],
     "09b_rag": ["question", "BM25 search", "top 3 passages\nbest first", "SmolLM2-135M-Instruct", "answer + confidence",
                 "closed-book: the question alone", "retrieved passages", "language model"],
 }

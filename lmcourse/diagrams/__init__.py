@@ -20,14 +20,15 @@ from matplotlib.figure import Figure
 
 from lmcourse.diagrams._draw import save, svg_bytes
 from lmcourse.diagrams.adapt import draw_dpo, draw_lora
-from lmcourse.diagrams.apps import draw_rag
+from lmcourse.diagrams.apps import draw_classifiers, draw_rag
 from lmcourse.diagrams.attention import draw_multi_head, draw_scaled_dot_product, draw_seq2seq_attention
 from lmcourse.diagrams.neural import draw_bengio_ffnn, draw_lstm_cell, draw_rnn_unrolled, draw_skipgram
 from lmcourse.diagrams.transformer import draw_bert_input, draw_kv_cache, draw_transformer_block
 
 __all__ = ["DIAGRAMS", "write_all", "svg_bytes", "draw_bengio_ffnn", "draw_skipgram", "draw_rnn_unrolled",
            "draw_lstm_cell", "draw_seq2seq_attention", "draw_scaled_dot_product", "draw_multi_head",
-           "draw_transformer_block", "draw_bert_input", "draw_kv_cache", "draw_lora", "draw_dpo", "draw_rag"]
+           "draw_transformer_block", "draw_bert_input", "draw_kv_cache", "draw_lora", "draw_dpo", "draw_classifiers",
+           "draw_rag"]
 
 # file name (without .svg) -> the function that draws it; the prefix is the chapter that shows it
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
@@ -43,6 +44,7 @@ DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "06_kv_cache": draw_kv_cache,
     "08_lora": draw_lora,
     "08_dpo": draw_dpo,
+    "09a_classifiers": draw_classifiers,
     "09b_rag": draw_rag,
 }
 

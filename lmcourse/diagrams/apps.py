@@ -1,14 +1,16 @@
-"""Diagram of Chapter 9b: question answering with retrieval. A question is searched in the passages
-with BM25, the best passages go into SmolLM2's prompt within a token budget, and the model answers;
-closed-book, the question goes to the model alone."""
+"""Diagrams of Chapter 9: three ways to classify a sentence with a pretrained model (9a), and question
+answering with retrieval (9b): the question is searched in the passages with BM25, the best passages
+go into SmolLM2's prompt within a token budget, and the model answers; closed-book, the question goes
+to the model alone."""
 
 from __future__ import annotations
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmcourse.diagrams._draw import arrow, box, canvas, legend, note, relabel, title
 
-__all__ = ["draw_rag"]
+__all__ = ["draw_rag", "draw_classifiers"]
 
 
 def draw_rag() -> Figure:
@@ -36,4 +38,44 @@ def draw_rag() -> Figure:
     note(ax, 5.4, 3.35, "closed-book: the question alone")
     legend(ax, ["input", "other", "state", "mlp", "out"])
     relabel(ax, ["question and prompt", "search", "retrieved passages", "language model", "answer"])
+    return fig
+
+
+def _column(ax: Axes, x: float, heading: str, steps: list[tuple[str, str]]) -> None:
+    """One way to classify: a heading, then its steps bottom to top, joined by arrows."""
+    note(ax, x, 6.5, heading, size=9, color="black", weight="bold")
+    boxes = [box(ax, x, 0.6 + 1.15 * k, text, kind, w=3.9, h=0.72, size=8) for k, (text, kind) in enumerate(steps)]
+    for lower, upper in zip(boxes, boxes[1:]):
+        arrow(ax, lower.top, upper.bottom)
+
+
+def draw_classifiers() -> Figure:
+    """Chapter 9a.2: three ways to classify a sentence with a pretrained model: prompt a chat model and
+    read its label words' probabilities (nothing trained), a classifier on a frozen encoder's sentence
+    vector (the classifier trained), and fine-tuning (everything trained)."""
+    fig, ax = canvas(14, 7.3)
+    title(ax, 7, 7.0, "Three ways to classify a sentence with a pretrained model")
+    _column(ax, 2.3, "prompting (SmolLM2)", [
+        ("sentence", "input"),
+        ("question + sentence\nin the chat template", "input"),
+        ("SmolLM2, frozen", "other"),
+        ("P(first reply token):\nkeep the label words", "state"),
+        ("renormalise: label", "out")])
+    _column(ax, 7.0, "frozen encoder + classifier", [
+        ("sentence", "input"),
+        ("MiniLM, frozen", "other"),
+        ("mean of the token vectors", "state"),
+        ("logistic regression,\ntrained on the fold", "mlp"),
+        ("label", "out")])
+    _column(ax, 11.7, "fine-tuning", [
+        ("sentence", "input"),
+        ("MiniLM, trained\non the fold", "mlp"),
+        ("pooled [CLS] vector", "state"),
+        ("linear head, trained", "mlp"),
+        ("label", "out")])
+    note(ax, 2.3, 6.0, "nothing trained; solved examples\nmay go into the prompt", size=7.5)
+    note(ax, 7.0, 6.0, "23M parameters frozen,\n385 trained", size=7.5)
+    note(ax, 11.7, 6.0, "every parameter trained", size=7.5)
+    legend(ax, ["input", "other", "state", "mlp", "out"])
+    relabel(ax, ["text and prompt", "frozen model", "what is read off", "trained", "label"])
     return fig

@@ -148,7 +148,12 @@ def allow_only(logits: torch.Tensor, allowed_ids: Sequence[int]) -> torch.Tensor
     [[-inf, 1.0, 2.0]]
     """
     _check_logits(logits)
-    ids = _check_allowed_ids(allowed_ids)
+    return _mask_outside(logits, _check_allowed_ids(allowed_ids))
+
+
+def _mask_outside(logits: torch.Tensor, ids: tuple[int, ...]) -> torch.Tensor:
+    """:func:`allow_only` for ids already checked and sorted (as :class:`DecodingSettings` keeps them),
+    so that generation does not check the set again at every token."""
     V = logits.shape[-1]
     if ids[-1] >= V:
         raise ValueError(f"allowed_ids holds the id {ids[-1]}, but the vocabulary has {V} ids (0 to {V - 1})")
@@ -278,7 +283,7 @@ def next_token(logits: torch.Tensor, previous_ids: torch.Tensor, settings: Decod
     if settings.repetition_penalty != 1:
         logits = apply_repetition_penalty(logits, previous_ids, settings.repetition_penalty)
     if settings.allowed_ids is not None:
-        logits = allow_only(logits, settings.allowed_ids)
+        logits = _mask_outside(logits, settings.allowed_ids)  # checked and sorted when settings was made
     if settings.is_greedy:
         return greedy(logits)
     logits = apply_temperature(logits, settings.temperature)

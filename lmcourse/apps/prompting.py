@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from lmcourse._checks import check_int
 from lmcourse.llama.chat import next_token_logprobs_many
 
 __all__ = ["PromptClassifier", "label_distribution"]
@@ -63,8 +64,7 @@ class PromptClassifier:
             raise ValueError("template must contain {text}, where the text to classify goes")
         if isinstance(label_words, str) or len(label_words) < 2:
             raise ValueError(f"label_words must list at least two words, one per label, got {label_words!r}")
-        if isinstance(shots_per_label, bool) or not isinstance(shots_per_label, int) or shots_per_label < 0:
-            raise ValueError(f"shots_per_label must be an int >= 0, got {shots_per_label!r}")
+        check_int("shots_per_label", shots_per_label, 0)
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.label_words, self.shots_per_label, self.seed = list(label_words), shots_per_label, seed
         self.calibrate = calibrate

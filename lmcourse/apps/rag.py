@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from lmcourse._checks import check_int
 from lmcourse._torch import eval_mode, model_device
 from lmcourse.apps.passages import Passage
 from lmcourse.llama.chat import prompt_ids
@@ -124,8 +125,7 @@ def rag_messages(question: str, passages: Sequence[Passage | str], tokenizer: An
     question = _check_question(question)
     if isinstance(passages, (str, Passage)) or not isinstance(passages, Sequence):
         raise TypeError("passages must be a list of Passage objects or strings, best first")
-    if isinstance(max_prompt_tokens, bool) or not isinstance(max_prompt_tokens, int) or max_prompt_tokens < 1:
-        raise ValueError(f"max_prompt_tokens must be an int >= 1, got {max_prompt_tokens!r}")
+    check_int("max_prompt_tokens", max_prompt_tokens, 1)
     bare = _count(tokenizer, _messages(system, question))
     if bare > max_prompt_tokens:
         raise ValueError(f"the question is {bare} tokens with the chat template, longer than the context budget "
@@ -182,8 +182,7 @@ def answer_question(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, 
     `model` is a decoder of the book such as :class:`lmcourse.llama.Llama` (``generate``,
     ``hidden_states`` and ``decoder``); `tokenizer` as for :func:`lmcourse.llama.chat`.
     """
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
+    check_int("max_tokens", max_tokens, 1)
     prompt = prompt_ids(tokenizer, messages)
     window = getattr(model, "context_window", None)
     if window is not None and len(prompt) + max_tokens > window:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from lmcourse._checks import check_int
+
 __all__ = ["Hit", "EmbeddingIndex", "BM25Index", "reciprocal_rank_fusion", "recall_at_k", "reciprocal_rank"]
 
 Hit = tuple[str, float]  # (passage id, score), best first in a ranking
@@ -39,8 +41,7 @@ def _check_ids(ids: Sequence[str], n: int, what: str) -> list[str]:
 
 
 def _check_k(k: Any, size: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    check_int("k", k, 1)
     return min(k, size)
 
 

@@ -311,13 +311,12 @@ class MultiHeadAttention(nn.Module):
     def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries ``(B, H, T, D)``, keys and values ``(B, Hkv, T, D)`` of ``x (B, T, C)``."""
         sizes = (self.emb_dim, self.num_kv_heads * self.head_dim, self.num_kv_heads * self.head_dim)
-        weights = self.in_proj.weight.split(sizes)  # W_Q (C, C), W_K and W_V (Hkv D, C)
-        biases = self.in_proj.bias.split(sizes) if self.in_proj.bias is not None else (None,) * 3
         B, T, _ = x.shape
         heads = (self.num_heads, self.num_kv_heads, self.num_kv_heads)
-        # (B, T, C) @ (C, h D) -> (B, T, h D) -> (B, T, h, D) -> (B, h, T, D)
-        q, k, v = (F.linear(x, w, b).view(B, T, h, self.head_dim).transpose(1, 2)
-                   for w, b, h in zip(weights, biases, heads))
+        # one product for W_Q, W_K and W_V: (B, T, C) @ (C, C + 2 Hkv D) -> (B, T, C + 2 Hkv D), then
+        # each part (B, T, h D) -> (B, T, h, D) -> (B, h, T, D)
+        parts = self.in_proj(x).split(sizes, dim=-1)
+        q, k, v = (part.view(B, T, h, self.head_dim).transpose(1, 2) for part, h in zip(parts, heads))
         return q, k, v
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, past: int

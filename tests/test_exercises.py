@@ -195,7 +195,8 @@ def _toy_notebook(path: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(":::{exercise}\n:label: toy-ex-1\nDouble it.\n:::\n\n:::{solution} toy-ex-1\n:class: dropdown\nUse 2 * x.\n:::"),
-        nbformat.v4.new_code_cell("def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION"),
+        nbformat.v4.new_code_cell("def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION",
+                                  metadata={"tags": ["hide-input"]}),
         nbformat.v4.new_code_cell('check("toy.double", double)', outputs=[nbformat.v4.new_output("stream", text="✓")],
                                   execution_count=3),
     ]
@@ -210,6 +211,18 @@ def test_find_solutions_and_selftest_on_a_toy_notebook(tmp_path, toy):
     assert (cell.exercise, cell.function) == ("toy.double", "double")
     result = selftest_solution(cell)
     assert result.ok and result.reference_passes and result.stub_fails and result.wrong_answers_caught == 1
+
+
+def test_selftest_asks_for_the_solution_to_be_folded(tmp_path, toy):
+    """A reference solution the book would print unfolded is a problem, as Chapters 8 and 9a once had."""
+    path = _toy_notebook(tmp_path / "ch" / "toy.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["tags"] = []
+    nbformat.write(nb, path)
+    [cell] = find_solutions(tmp_path / "ch")
+    assert not cell.folded
+    assert selftest_solution(cell).problems == [
+        "the reference solution's cell is not tagged hide-input: the book would show the answer"]
 
 
 def test_selftest_catches_a_checker_that_accepts_a_wrong_answer(tmp_path, toy, monkeypatch):

@@ -32,6 +32,7 @@ class SolutionCell:
     source: str
     exercise: str
     function: str
+    folded: bool = True  # tagged hide-input, so the book folds the answer away
 
     def stub_source(self) -> str:
         return strip_solutions(self.source)
@@ -111,7 +112,8 @@ def find_solutions(chapters: Path) -> list[SolutionCell]:
             match = next((m for text in later for m in _CHECK_CALL.finditer(text)), None)
             if match is None:
                 raise ValueError(f"{path}, cell {index}: a solution cell with no check(...) call after it")
-            found.append(SolutionCell(path, index, source, match.group(1), match.group(2)))
+            folded = "hide-input" in cell.get("metadata", {}).get("tags", [])
+            found.append(SolutionCell(path, index, source, match.group(1), match.group(2), folded))
     return found
 
 

@@ -46,6 +46,8 @@ def selftest_solution(cell: SolutionCell) -> SelfTestResult:
     """Run the three proofs for one exercise."""
     origin = f"{cell.notebook.name}[cell {cell.cell_index}]"
     problems: list[str] = []
+    if not cell.folded:
+        problems.append("the reference solution's cell is not tagged hide-input: the book would show the answer")
     reference: Report = evaluate(cell.exercise, _function_from(cell.source, cell.function, origin))
     if not reference.passed:
         problems.append(f"the reference solution fails:\n{reference}")

@@ -91,16 +91,17 @@ def ngram_paragraph_nll(model: Any, lines: Sequence[str], tokenizer: str = "basi
 
 
 def causal_lm_paragraph_nll(model: Any, tokenizer: Any, lines: Sequence[str], start_id: int,
-                            window: int = 1024) -> tuple[np.ndarray, int]:
-    """Nats per paragraph of a pretrained causal LM reading ``"\n".join(lines)`` as one text, and its
-    number of tokens: ``((P,), N)``.
+                            window: int = 1024, batch_size: int = 1) -> tuple[np.ndarray, int]:
+    """Nats per paragraph of a causal LM reading ``"\n".join(lines)`` as one text, and its number of
+    tokens: ``((P,), N)``.
 
-    The text is encoded once (`tokenizer` needs ``encode``, ``decode`` and ``bpe.token_bytes``, as
-    :class:`lmcourse.llama.SmolLM2Tokenizer`) and read after `start_id` (the document separator the
-    model was trained with) in windows of `window` tokens, each window from scratch (a token early
-    in a window sees less context). `model` maps ids ``(1, T)`` to logits ``(1, T, V)``. A token
-    belongs to the paragraph that holds its first byte. Chapter 7 measures SmolLM2 with it and
-    Chapter 8 measures what fine-tuning did to it."""
+    The text is encoded once (`tokenizer` needs ``encode``, ``decode`` and ``token_bytes``, its own or
+    its ``bpe``'s, as :class:`lmcourse.bpe.ByteBPE` and :class:`lmcourse.llama.SmolLM2Tokenizer` have)
+    and read after `start_id` (the document separator the model was trained with) in windows of
+    `window` tokens, each window from scratch (a token early in a window sees less context),
+    `batch_size` windows per forward pass. `model` maps ids ``(B, T)`` to logits ``(B, T, V)``. A token
+    belongs to the paragraph that holds its first byte. Chapter 7 measures SmolLM2 with it, Chapter 8
+    what fine-tuning did to it, Chapter 10 what compression did to a GPT."""
     import torch
     import torch.nn.functional as F
 
@@ -108,14 +109,20 @@ def causal_lm_paragraph_nll(model: Any, tokenizer: Any, lines: Sequence[str], st
     ids = tokenizer.encode(text)
     if tokenizer.decode(ids) != text:
         raise ValueError("the tokenizer does not spell the text back exactly; bits per character would be wrong")
-    stream = [start_id] + ids
+    stream = torch.tensor([start_id] + ids)
+    starts = list(range(0, len(ids), window))
+    full = [s for s in starts if s + window <= len(ids)]  # windows of exactly `window` tokens, batched
     token_nll = []
     with torch.no_grad():
-        for s in range(0, len(ids), window):
-            targets = torch.tensor(stream[s + 1:s + window + 1])  # (W,): the window predicts these ...
-            inputs = torch.tensor([stream[s:s + len(targets)]])  # (1, W): ... reading these
-            token_nll.append(F.cross_entropy(model(inputs)[0], targets, reduction="none"))  # (W, V) -> (W,)
+        for b in range(0, len(full), batch_size):
+            rows = torch.stack([stream[s:s + window + 1] for s in full[b:b + batch_size]])  # (B, W + 1)
+            logits = model(rows[:, :-1])  # (B, W) -> (B, W, V)
+            token_nll.append(F.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten(), reduction="none"))
+        if len(full) < len(starts):  # the last, shorter window
+            rest = stream[starts[-1]:]  # (R + 1,)
+            token_nll.append(F.cross_entropy(model(rest[None, :-1])[0], rest[1:], reduction="none"))
     nll = torch.cat(token_nll).double().numpy()
-    token_start = np.cumsum([0] + [len(tokenizer.bpe.token_bytes(i)) for i in ids[:-1]])  # first byte of each
+    token_bytes = getattr(tokenizer, "token_bytes", None) or tokenizer.bpe.token_bytes
+    token_start = np.cumsum([0] + [len(token_bytes(i)) for i in ids[:-1]])  # first byte of each
     line_end = np.cumsum([len(line.encode("utf-8")) + 1 for line in lines])  # bytes up to each newline
     return per_paragraph(nll, np.searchsorted(line_end, token_start, side="right"), len(lines)), len(ids)

@@ -167,3 +167,24 @@ def test_causal_lm_paragraph_nll_sums_the_text_nll_into_paragraphs():
     assert n == len(ids) == 11  # "é" is two bytes
     expected = [token_nll[:5].sum(), token_nll[5:8].sum(), token_nll[8:].sum()]  # "ab c\n", "é\n", "xyz"
     assert np.allclose(nll, [float(e) for e in expected])
+    batched, _ = causal_lm_paragraph_nll(model, _Bytes(), lines, start_id=256, window=3, batch_size=2)
+    assert np.allclose(batched, nll)
+
+
+def test_causal_lm_paragraph_nll_of_a_gpt_in_batched_windows():
+    """With context, windows matter: batching windows of a real GPT with a ByteBPE tokenizer (its
+    own token_bytes) gives the nats of reading the windows one by one."""
+    import torch
+
+    from lmcourse.bpe import ByteBPE
+    from lmcourse.gpt import GPT, GPTConfig
+    from lmcourse.paragraphs import causal_lm_paragraph_nll
+    lines = ["The cat sat on the mat.", "A dog barked twice at the cat.", "Then it was quiet."]
+    tokenizer = ByteBPE().train("\n".join(lines * 3), 280, progress=False)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.tiny(tokenizer.vocab_size, context_length=8)).eval()
+    eot = tokenizer.special_tokens["<|endoftext|>"]
+    one, n = causal_lm_paragraph_nll(model, tokenizer, lines, eot, window=8)
+    four, m = causal_lm_paragraph_nll(model, tokenizer, lines, eot, window=8, batch_size=4)
+    assert n == m == len(tokenizer.encode("\n".join(lines))) and n % 8  # a last, shorter window too
+    assert np.allclose(one, four, rtol=1e-5)

@@ -95,8 +95,8 @@ def _diff(expected: Any, got: Any, rel: float, tol: float, top: bool = False) ->
         if type(got) is not type(expected):
             return "", f"expected {a_type(expected)} ({expected!r}), got {a_type(got)} ({short(got, 40)})"
         return "", "" if got == expected else f"expected {expected!r}, got {got!r}"
-    if isinstance(expected, np.ndarray):
-        return "", _diff_array(expected, got, rel, tol)
+    if isinstance(expected, np.ndarray) or _is_tensor(expected):  # a tensor is compared as its array
+        return "", _diff_array(_to_numpy(expected) if _is_tensor(expected) else expected, got, rel, tol)
     if isinstance(expected, dict):
         return _diff_dict(expected, got, rel, tol)
     if isinstance(expected, (list, tuple)):

@@ -65,8 +65,10 @@ def alternating_median_seconds(fns: Mapping[str, Callable[[], Any]], rounds: int
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def saved_tensor_bytes(fn: Callable[[], Any]) -> int:
-    """Bytes of the tensors autograd saves for the backward pass while ``fn()`` runs.
+def saved_tensor_bytes(fn: Callable[[], Any], exclude: torch.nn.Module | None = None) -> int:
+    """Bytes of the tensors autograd saves for the backward pass while ``fn()`` runs; a storage
+    saved twice (or as two views) counts once. With `exclude`, that module's parameters are left
+    out: what is left of a training step is its activation memory (Chapter 10).
 
     Run `fn` with inputs that require gradients, or nothing is saved.
 
@@ -74,11 +76,13 @@ def saved_tensor_bytes(fn: Callable[[], Any]) -> int:
     >>> saved_tensor_bytes(lambda: (x * 2).exp())  # exp saves its output: 1,000 float32
     4000
     """
+    skip = {p.untyped_storage().data_ptr() for p in exclude.parameters()} if exclude is not None else set()
     seen: dict[int, int] = {}  # storage address -> bytes
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
-        seen[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in skip:
+            seen[storage.data_ptr()] = storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):

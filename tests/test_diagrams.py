@@ -44,6 +44,12 @@ EXPECTED = {
                         "frozen model", "trained"],
     "09b_rag": ["question", "BM25 search", "top 3 passages\nbest first", "SmolLM2-135M-Instruct", "answer + confidence",
                 "closed-book: the question alone", "retrieved passages", "language model"],
+    "10_data_parallel": ["global batch: $W \\times B$ sequences", "shard 0 ($B$ sequences)", "shard 1 ($B$ sequences)",
+                         "rank 0", "rank 1", "model copy", "forward + backward", "gradient $g_0$", "gradient $g_1$",
+                         "all-reduce: $\\bar g = (g_0 + g_1) / 2$", "AdamW step with $\\bar g$",
+                         "same weights on every rank", "ring all-reduce: each rank\nsends $2(W-1)/W$ of a gradient",
+                         "every rank takes the same step: the step one process would take on the whole batch",
+                         "model copies", "gradients", "averaging"],
 }
 
 

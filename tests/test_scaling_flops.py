@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.profiling import saved_tensor_bytes
 from lmcourse.scaling.flops import (gpt_forward_flops_per_token, gpt_matmul_parameters, gpt_training_flops_per_token,
-                                    measured_flops, saved_activation_bytes, state_bytes, training_flops,
+                                    measured_flops, state_bytes, training_flops,
                                     training_memory, zero_bytes_per_device)
 
 CONFIGS = [GPTConfig.tiny(vocab_size=50, fused=False),
@@ -93,7 +94,7 @@ def test_saved_activations_of_a_known_graph():
     parameter and is not counted."""
     layer = torch.nn.Linear(8, 5, bias=False)
     x = torch.randn(7, 8)
-    saved = saved_activation_bytes(layer, lambda: layer(x).relu().sum())
+    saved = saved_tensor_bytes(lambda: layer(x).relu().sum(), exclude=layer)
     assert saved == (7 * 8 + 7 * 5) * 4
 
 
@@ -107,7 +108,7 @@ def test_saved_activations_grow_with_the_batch_and_shrink_under_autocast():
         def loss():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
                 return model.nll(x[:, :-1].T, x[:, 1:].T)[0].mean()
-        return saved_activation_bytes(model, loss)
+        return saved_tensor_bytes(loss, exclude=model)
 
     one, four = step(1), step(4)
     assert 3.5 * one < four <= 4 * one

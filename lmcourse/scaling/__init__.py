@@ -3,7 +3,7 @@ distillation. Data-parallel training with ``torchrun`` is :mod:`lmcourse.distrib
 
 from lmcourse.scaling.distill import Distillation, distillation_loss
 from lmcourse.scaling.flops import (TrainingMemory, gpt_forward_flops_per_token, gpt_matmul_parameters,
-                                    gpt_training_flops_per_token, measured_flops, saved_activation_bytes, state_bytes,
+                                    gpt_training_flops_per_token, measured_flops, state_bytes,
                                     training_flops, training_memory, zero_bytes_per_device)
 from lmcourse.scaling.laws import PowerLaw, chinchilla_optimal, compute_frontier, fit_power_law
 from lmcourse.scaling.prune import SCOPES, finalize_pruning, magnitude_prune, sparsity
@@ -16,7 +16,6 @@ __all__ = [
     # flops
     "training_flops", "gpt_matmul_parameters", "gpt_forward_flops_per_token", "gpt_training_flops_per_token",
     "measured_flops", "TrainingMemory", "training_memory", "zero_bytes_per_device", "state_bytes",
-    "saved_activation_bytes",
     # laws, sweep
     "PowerLaw", "fit_power_law", "compute_frontier", "chinchilla_optimal", "SweepRun", "run_sweep",
     # quantize

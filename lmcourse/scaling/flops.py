@@ -15,7 +15,8 @@ the weighted sum of values over ``T`` positions), which the ``6 N D`` rule leave
 arithmetic plus float32 master weights: 2 + 2 + 4 + 4 + 4 = 16 bytes as well; what it saves is the
 activations. ZeRO (Rajbhandari et al., 2020) and FSDP shard these states over the devices of a
 data-parallel group (:func:`zero_bytes_per_device`). Activations are measured, not modelled:
-:func:`saved_activation_bytes` adds up the tensors autograd keeps for the backward pass.
+:func:`lmcourse.profiling.saved_tensor_bytes` adds up the tensors autograd keeps for the backward
+pass.
 
 Left out: the FLOPs of LayerNorm, GELU, softmax and the optimizer (a few per parameter or per
 activation, small next to the matrix products), the causal mask's halving of attention (PyTorch
@@ -36,7 +37,7 @@ from lmcourse.gpt.config import GPTConfig
 
 __all__ = ["training_flops", "gpt_matmul_parameters", "gpt_forward_flops_per_token", "gpt_training_flops_per_token",
            "measured_flops", "TrainingMemory", "training_memory", "zero_bytes_per_device",
-           "state_bytes", "saved_activation_bytes"]
+           "state_bytes"]
 
 
 def training_flops(num_parameters: float, num_tokens: float) -> float:
@@ -156,22 +157,3 @@ def state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer | None = None
             state += sum(t.numel() * t.element_size() for t in per_param.values()
                          if isinstance(t, torch.Tensor) and t.dim() > 0)  # moments, not the step counter
     return TrainingMemory(weights, gradients, 0, state)
-
-
-def saved_activation_bytes(model: nn.Module, loss_fn: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the tensors autograd saves for the backward pass while ``loss_fn()`` runs `model`:
-    the activation memory of one training step. The model's parameters are not counted (they are
-    held anyway), and a storage saved twice (or as two views) counts once."""
-    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = loss_fn()
-    del loss
-    return sum(seen.values())

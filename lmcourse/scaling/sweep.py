@@ -52,8 +52,9 @@ class SweepRun:
 
 
 def run_sweep(configs: Sequence[GPTConfig], train_stream: torch.Tensor, valid_stream: torch.Tensor,
-              recipe: TrainConfig, keep_models: bool = False) -> list[SweepRun]:
-    """Train one GPT per configuration with `recipe` (seeded by ``recipe.seed``) and record its curve.
+              recipe: TrainConfig, keep_models: bool = False, device: torch.device | str = "cpu") -> list[SweepRun]:
+    """Train one GPT per configuration with `recipe` (seeded by ``recipe.seed``) on `device` and record
+    its curve.
 
     `recipe` needs ``max_steps`` and ``eval_every``; ``recipe.bptt`` must fit the models' context.
     """
@@ -66,7 +67,7 @@ def run_sweep(configs: Sequence[GPTConfig], train_stream: torch.Tensor, valid_st
         if recipe.bptt > config.context_length:
             raise ValueError(f"recipe.bptt={recipe.bptt} is longer than the context of {config}")
         torch.manual_seed(recipe.seed)
-        model = GPT(config)
+        model = GPT(config).to(device)
         history = train(model, train_stream, valid_stream, recipe)
         tokens_per_step = recipe.batch_size * recipe.bptt
         runs.append(SweepRun(

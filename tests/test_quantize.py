@@ -14,9 +14,9 @@ from torch import nn
 
 from lmcourse.gguf import dequantize_q4_1
 from lmcourse.gpt import GPT, GPTConfig
-from lmcourse.scaling.quantize import (SCHEMES, dequantize_int8, dynamic_int8, fake_quantize_linear_weights,
-                                       linear_layers, q4_1_round_trip, quantize_int8, quantize_q4_1,
-                                       serialized_bytes)
+from lmcourse.scaling.quantize import (SCHEMES, block_round_trip, dequantize_int8, dynamic_int8,
+                                       fake_quantize_linear_weights, linear_layers, q4_1_round_trip, quantize_int8,
+                                       quantize_q4_1, serialized_bytes)
 from lmcourse.transformer import TransformerConfig, TransformerLM
 
 V = 64
@@ -206,3 +206,31 @@ def test_serialized_bytes_float_and_dynamic_int8(gpt):
     quantized = sum(m.weight.numel() for m in layers)
     saved = floats - serialized_bytes(dynamic_int8(gpt))
     assert 3 * quantized - 1000 * len(layers) < saved < 3 * quantized  # 4 bytes a weight -> 1, plus a scale...
+
+
+def test_block_round_trip_is_q4_1_at_four_bits_and_worse_with_fewer():
+    w = torch.randn(8, 64, generator=torch.Generator().manual_seed(3)) * 0.05
+    four = block_round_trip(w, 4)
+    blocks = w.reshape(-1, 32)
+    step = (blocks.amax(1) - blocks.amin(1)) / 15  # (n,) each block's d
+    # Q4_1 stores d and m in float16: equal to the float32 version up to that rounding
+    torch.testing.assert_close(q4_1_round_trip(w), four, atol=float(step.max()) * 0.01 + 1e-4, rtol=0)
+    assert torch.all((four - w).reshape(-1, 32).abs() <= step[:, None] / 2 + 1e-7)
+    errors = [(block_round_trip(w, bits) - w).pow(2).mean().item() for bits in (2, 3, 4, 6, 8)]
+    assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 1000
+    with pytest.raises(ValueError, match="multiple of 32"):
+        block_round_trip(torch.ones(40), 4)
+    with pytest.raises(ValueError, match="bits must be an int >= 1"):
+        block_round_trip(w, 0)
+
+
+def test_fake_quantize_block_schemes_and_embeddings(gpt):
+    plain = fake_quantize_linear_weights(gpt, "block3")
+    with_embeddings = fake_quantize_linear_weights(gpt, "block3", embeddings=True)
+    assert torch.equal(plain.embedding.weight, gpt.embedding.weight)
+    assert not torch.equal(with_embeddings.embedding.weight, gpt.embedding.weight)
+    assert with_embeddings.decoder.weight is with_embeddings.embedding.weight  # still tied
+    for name, layer in linear_layers(plain).items():
+        torch.testing.assert_close(layer.weight, block_round_trip(dict(linear_layers(gpt))[name].weight, 3))
+    with pytest.raises(ValueError, match="'block<bits>'"):
+        fake_quantize_linear_weights(gpt, "block9")

@@ -9,7 +9,8 @@ Chapter 10 (Scaling and efficiency) explains it.
   write (the layout is drawn in :mod:`lmcourse.gguf`, whose :func:`~lmcourse.gguf.dequantize_q4_1`
   reads them back): 32 consecutive weights share a float16 step ``d = (max - min) / 15`` and minimum
   ``m``, and each keeps a 4-bit code, ``w ~ d q + m``: 5 bits a weight. :func:`q4_1_round_trip`
-  quantises and dequantises, to measure the error;
+  quantises and dequantises, to measure the error; :func:`block_round_trip` does the same with any
+  number of bits, to see where the error grows;
 - :func:`fake_quantize_linear_weights`: a copy of a model whose linear weights went through one of
   these round trips but stay float32: the quality cost of a format, measured on the same model;
 - :func:`dynamic_int8`: PyTorch's dynamic quantisation (int8 weights, activations quantised per
@@ -36,12 +37,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lmcourse._checks import check_int
 from lmcourse.gguf import BLOCK_SIZE, dequantize_q4_1
 
-__all__ = ["quantize_int8", "dequantize_int8", "quantize_q4_1", "q4_1_round_trip", "linear_layers",
+__all__ = ["quantize_int8", "dequantize_int8", "quantize_q4_1", "q4_1_round_trip", "block_round_trip", "linear_layers",
            "fake_quantize_linear_weights", "dynamic_int8", "serialized_bytes", "SCHEMES"]
 
-SCHEMES = ("int8", "q4_1")  # what fake_quantize_linear_weights simulates
+SCHEMES = ("int8", "q4_1")  # what fake_quantize_linear_weights simulates, besides "block<bits>"
 
 
 def _check_weights(weights: object, min_dim: int = 0) -> Tensor:
@@ -121,10 +123,38 @@ def q4_1_round_trip(weights: Tensor) -> Tensor:
     return torch.from_numpy(dequantize_q4_1(blocks)).reshape(weights.shape).to(weights.device)  # (n, 32) -> shape
 
 
-_ROUND_TRIPS: dict[str, Callable[[Tensor], Tensor]] = {
-    "int8": lambda w: dequantize_int8(*quantize_int8(w)),
-    "q4_1": q4_1_round_trip,
-}
+def block_round_trip(weights: Tensor, bits: int, block_size: int = BLOCK_SIZE) -> Tensor:
+    """`weights` after a `bits`-bit block quantisation and back (float32, same shape): Q4_1's rule
+    with ``2**bits`` levels, ``d = (max - min) / (2**bits - 1)`` per block of `block_size`
+    consecutive weights, kept in float32 (Q4_1 stores ``d`` and ``m`` as float16). To see how the
+    error grows as the bits shrink.
+
+    >>> block_round_trip(torch.tensor([0.0, 0.1, 0.2, 0.3]), bits=1, block_size=4).tolist()  # 2 levels
+    [0.0, 0.0, 0.30000001192092896, 0.30000001192092896]
+    """
+    check_int("bits", bits, 1)
+    check_int("block_size", block_size, 1)
+    w = _check_weights(weights).float()
+    if w.numel() % block_size:
+        raise ValueError(f"blocks of {block_size} need a multiple of {block_size} weights, got {w.numel()}")
+    blocks = w.reshape(-1, block_size)  # (n, block)
+    low, high = blocks.amin(dim=1, keepdim=True), blocks.amax(dim=1, keepdim=True)  # (n, 1) each
+    d = (high - low) / (2**bits - 1)
+    inverse = torch.where(d > 0, 1 / d, torch.zeros_like(d))
+    q = torch.floor((blocks - low) * inverse + 0.5).clamp(0, 2**bits - 1)  # (n, block) codes
+    return (q * d + low).reshape(w.shape)
+
+
+def _round_trip(scheme: str) -> Callable[[Tensor], Tensor]:
+    """The round trip a scheme names: "int8", "q4_1" or "block<bits>" (e.g. "block3")."""
+    if scheme == "int8":
+        return lambda w: dequantize_int8(*quantize_int8(w))
+    if scheme == "q4_1":
+        return q4_1_round_trip
+    if isinstance(scheme, str) and scheme.startswith("block") and scheme[5:].isdigit() and 1 <= int(scheme[5:]) <= 8:
+        return lambda w: block_round_trip(w, int(scheme[5:]))
+    raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(map(repr, SCHEMES))} or 'block<bits>' "
+                     "with 1 to 8 bits, e.g. 'block3'")
 
 
 def linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
@@ -142,18 +172,22 @@ def linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
             if isinstance(m, nn.Linear) and id(m.weight) not in embeddings}
 
 
-def fake_quantize_linear_weights(model: nn.Module, scheme: str) -> nn.Module:
+def fake_quantize_linear_weights(model: nn.Module, scheme: str, embeddings: bool = False) -> nn.Module:
     """A deep copy of `model` whose :func:`linear_layers` weights are replaced by their round trip
-    through `scheme` (``"int8"``: per-row absmax; ``"q4_1"``: GGUF blocks), still float32: weight-only
-    quantisation, simulated. Left alone: embeddings (the tied output layer with them), biases, norms.
+    through `scheme` (``"int8"``: per-row absmax; ``"q4_1"``: GGUF blocks; ``"block<bits>"``:
+    :func:`block_round_trip`), still float32: weight-only quantisation, simulated. With `embeddings`,
+    every ``nn.Embedding`` weight goes through the same round trip (GPT's tied output layer with the
+    token embedding); biases and norms are always left alone.
     """
-    if scheme not in _ROUND_TRIPS:
-        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(map(repr, SCHEMES))}")
+    round_trip = _round_trip(scheme)
     quantized = copy.deepcopy(model)
+    targets = dict(linear_layers(quantized))
+    if embeddings:
+        targets |= {name: m for name, m in quantized.named_modules() if isinstance(m, nn.Embedding)}
     with torch.no_grad():
-        for name, layer in linear_layers(quantized).items():
+        for name, layer in targets.items():
             try:
-                layer.weight.copy_(_ROUND_TRIPS[scheme](layer.weight))
+                layer.weight.copy_(round_trip(layer.weight))
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
     return quantized

@@ -92,6 +92,14 @@ def _reduce_scatter_only(tensors):
     return [b.view_as(t) for b, t in zip(buffers, tensors)], (n - 1) * buffers[0].numel() // n
 
 
+def _sums_into_inputs(tensors):
+    """Right sums and counts, but written into the callers' tensors: the gradients are gone."""
+    sums, sent = ring_all_reduce(tensors)
+    for t, total in zip(tensors, sums):
+        t.copy_(total)
+    return list(tensors), sent
+
+
 register(Exercise(
     name="scaling.ring_all_reduce",
     cases=[Case((_tensors(1, 2, (4,)),), label="2 devices, 4 numbers each"),
@@ -108,7 +116,8 @@ register(Exercise(
     nudge="Two phases of n - 1 steps each; every device sends one chunk per step.",
     wrong_answers={"sends every whole tensor to every device": _naive_all_reduce,
                    "averages instead of summing": _mean_all_reduce,
-                   "stops after the reduce-scatter phase": _reduce_scatter_only},
+                   "stops after the reduce-scatter phase": _reduce_scatter_only,
+                   "writes the sums into the input tensors": _sums_into_inputs},
 ))
 
 # --- scaling.int8_round_trip -------------------------------------------------------------------

@@ -12,12 +12,17 @@ Bins are closed on the left, ``[low, high)``: a confidence exactly on an inner e
 that starts there, 0.0 the first bin, and 1.0 the last (which is closed on both sides). Guo et al.'s
 code uses ``(low, high]`` instead; only confidences exactly on an edge can land differently.
 
+A question answered "I don't know" is neither right nor wrong: :func:`is_abstention` recognises the
+usual ways a chat model declines, so that correct, wrong and abstained answers can be counted apart
+and calibration measured on the answers actually given.
+
 Left out: equal-mass (adaptive) bins, the maximum calibration error, classwise calibration over
 every label rather than the chosen answer, and recalibration such as temperature scaling.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +30,13 @@ import numpy as np
 
 from lmcourse._checks import check_positive_int
 
-__all__ = ["CalibrationBin", "reliability_table", "expected_calibration_error"]
+__all__ = ["CalibrationBin", "reliability_table", "expected_calibration_error", "is_abstention"]
+
+# Phrases with which a chat model declines to answer, matched case-insensitively as whole words.
+_ABSTENTION = re.compile(r"\b(i don'?t know|i do not know|not known|unknown|i'?m not sure|i am not sure|"
+                         r"i cannot (answer|provide|determine)|i can'?t (answer|provide|determine)|"
+                         r"i'?m sorry|i am sorry|no information|not (mentioned|stated|provided) in)\b",
+                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -91,3 +102,15 @@ def expected_calibration_error(confidences: Sequence[float] | np.ndarray, correc
     rows = reliability_table(confidences, correct, bins)
     n = sum(r.count for r in rows)
     return float(sum(r.count / n * abs(r.accuracy - r.mean_confidence) for r in rows if r.count))
+
+
+def is_abstention(reply: str) -> bool:
+    """Whether `reply` declines to answer ("I don't know", "The answer is not known", "I'm sorry, ...")
+    rather than giving an answer, by a fixed list of phrases.
+
+    >>> is_abstention("I don't know."), is_abstention("The answer is not known."), is_abstention("Mobile.")
+    (True, True, False)
+    """
+    if not isinstance(reply, str):
+        raise TypeError(f"reply must be a str, got {type(reply).__name__}")
+    return bool(_ABSTENTION.search(reply.replace("\u2019", "'")))

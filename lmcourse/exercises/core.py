@@ -23,7 +23,7 @@ from lmcourse.exercises.compare import a_type, compare, same, short
 from lmcourse.exercises.runner import TimeLimitExceeded, call_with_time_limit
 
 CHAPTER_MODULES = ("background", "ngram", "neural", "recurrent", "attention", "transformer", "bert", "gpt", "llm",
-                   "adapt", "apps", "scaling")
+                   "adapt", "apps", "scaling", "challenges")
 REGISTRY: dict[str, "Exercise"] = {}
 
 

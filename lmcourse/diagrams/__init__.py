@@ -1,4 +1,4 @@
-"""Architecture diagrams of Chapters 3a to 10, drawn from code so that they can be rebuilt and checked.
+"""Architecture diagrams of Chapters 3a to 11, drawn from code so that they can be rebuilt and checked.
 
 Each ``draw_*`` function draws one diagram and returns a :class:`matplotlib.figure.Figure`;
 :data:`DIAGRAMS` names the file each one is committed as in ``chapters/figures/``, where the chapters
@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from lmcourse.diagrams._draw import save, svg_bytes
 from lmcourse.diagrams.adapt import draw_dpo, draw_lora
 from lmcourse.diagrams.apps import draw_classifiers, draw_rag
+from lmcourse.diagrams.challenges import draw_prompt_injection
 from lmcourse.diagrams.attention import draw_multi_head, draw_scaled_dot_product, draw_seq2seq_attention
 from lmcourse.diagrams.neural import draw_bengio_ffnn, draw_lstm_cell, draw_rnn_unrolled, draw_skipgram
 from lmcourse.diagrams.scaling import draw_data_parallel
@@ -29,7 +30,7 @@ from lmcourse.diagrams.transformer import draw_bert_input, draw_kv_cache, draw_t
 __all__ = ["DIAGRAMS", "write_all", "svg_bytes", "draw_bengio_ffnn", "draw_skipgram", "draw_rnn_unrolled",
            "draw_lstm_cell", "draw_seq2seq_attention", "draw_scaled_dot_product", "draw_multi_head",
            "draw_transformer_block", "draw_bert_input", "draw_kv_cache", "draw_lora", "draw_dpo", "draw_classifiers",
-           "draw_rag", "draw_data_parallel"]
+           "draw_rag", "draw_data_parallel", "draw_prompt_injection"]
 
 # file name (without .svg) -> the function that draws it; the prefix is the chapter that shows it
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
@@ -48,6 +49,7 @@ DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "09a_classifiers": draw_classifiers,
     "09b_rag": draw_rag,
     "10_data_parallel": draw_data_parallel,
+    "11_prompt_injection": draw_prompt_injection,
 }
 
 

@@ -1,26 +1,15 @@
 """Run the chapter notebooks longest first (``make test-notebooks``): with two workers, the longest
 notebooks start at once and the short ones fill in, instead of a long one starting last. A
-notebook's length is read from its committed outputs: the cell timestamps of its last run."""
+notebook's length is read from its committed outputs: the cell timestamps of its last run
+(:func:`lmcourse.runtimes.last_run_seconds`)."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-
-def last_run_seconds(path: Path) -> float:
-    """Seconds from the first cell's start to the last cell's end in the notebook's last recorded
-    run (0 when it records none)."""
-    stamps = []
-    for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
-        execution = cell.get("metadata", {}).get("execution", {})
-        for key in ("iopub.execute_input", "shell.execute_reply"):
-            if key in execution:
-                stamps.append(datetime.fromisoformat(execution[key].replace("Z", "+00:00")))
-    return (max(stamps) - min(stamps)).total_seconds() if stamps else 0.0
+from lmcourse.runtimes import last_run_seconds
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,0 +1,86 @@
+"""What each chapter notebook costs to run, read from the notebook itself: the time stamps Jupyter
+records in every executed cell (``metadata.execution``) and the comment on its ``FULL_RUN`` switch.
+
+The book's cost page (``chapters/costs.ipynb``) tabulates them, and ``chapters/conftest.py`` runs the
+longest notebooks first with :func:`last_run_seconds`. The times are those of the run whose outputs
+are committed: one CPU thread on the machine that executed the notebook last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["last_run_seconds", "full_run_switch", "NotebookCost", "notebook_cost", "chapter_costs"]
+
+_SWITCH = re.compile(r"^FULL_RUN\s*=\s*False\s*#\s*(.+)$", re.MULTILINE)
+
+
+def _cells(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}")
+    return json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _cell_span(cell: dict) -> tuple[datetime, datetime] | None:
+    """When a cell started and finished in the last run, or None if it records no run."""
+    execution = cell.get("metadata", {}).get("execution", {})
+    if "iopub.execute_input" not in execution or "shell.execute_reply" not in execution:
+        return None
+    start, end = (datetime.fromisoformat(execution[key].replace("Z", "+00:00"))
+                  for key in ("iopub.execute_input", "shell.execute_reply"))
+    return start, end
+
+
+def last_run_seconds(path: str | Path) -> float:
+    """Seconds from the first cell's start to the last cell's end in the notebook's last recorded
+    run (0 when it records none)."""
+    spans = [span for span in map(_cell_span, _cells(path)) if span]
+    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds() if spans else 0.0
+
+
+def full_run_switch(path: str | Path) -> str | None:
+    """What the notebook's ``FULL_RUN = True`` does and costs, as its comment says (None: no switch)."""
+    for cell in _cells(path):
+        if cell.get("cell_type") == "code":
+            match = _SWITCH.search(_source(cell))
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+@dataclass(frozen=True)
+class NotebookCost:
+    """One notebook's last recorded run."""
+
+    notebook: str  # file name, e.g. "06_gpt.ipynb"
+    title: str  # its first heading, e.g. "6. GPT"
+    seconds: float  # first cell's start to last cell's end
+    slowest_seconds: float  # the slowest cell
+    full_run: str | None  # the FULL_RUN switch's comment, or None
+
+
+def notebook_cost(path: str | Path) -> NotebookCost:
+    """The :class:`NotebookCost` of one executed notebook."""
+    cells = _cells(path)
+    heading = next((line.lstrip("# ").strip() for cell in cells if cell.get("cell_type") == "markdown"
+                    for line in _source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
+    slowest = max(((end - start).total_seconds() for start, end in filter(None, map(_cell_span, cells))), default=0.0)
+    return NotebookCost(Path(path).name, heading, last_run_seconds(path), slowest, full_run_switch(path))
+
+
+def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[NotebookCost]:
+    """The cost of every chapter notebook in `directory` (those matching `pattern`), in file order."""
+    paths = sorted(Path(directory).glob(pattern))
+    if not paths:
+        raise FileNotFoundError(f"no notebook matching {pattern!r} in {directory}")
+    return [notebook_cost(p) for p in paths]

@@ -1,0 +1,61 @@
+"""lmcourse.runtimes reads a notebook's last run from its cell time stamps and its FULL_RUN comment."""
+
+import json
+
+import pytest
+
+from lmcourse.runtimes import chapter_costs, full_run_switch, last_run_seconds, notebook_cost
+
+
+def _cell(kind, source, start=None, end=None):
+    cell = {"cell_type": kind, "metadata": {}, "source": source}
+    if start:
+        cell["metadata"]["execution"] = {"iopub.execute_input": f"2026-01-01T00:{start}Z",
+                                         "shell.execute_reply": f"2026-01-01T00:{end}Z"}
+    if kind == "code":
+        cell.update(outputs=[], execution_count=None)
+    return cell
+
+
+def _write(path, cells):
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    return _write(tmp_path / "03_demo.ipynb", [
+        _cell("markdown", "(demo)=\n# 3. A demo chapter\n\nText."),
+        _cell("code", ["import time\n", "FULL_RUN = False  # True: train longer (about 5 minutes)\n"], "00:00.5", "00:02.5"),
+        _cell("code", "train()\nmore()", "00:03", "01:13"),
+        _cell("code", "never run"),
+    ])
+
+
+def test_last_run_spans_the_first_start_to_the_last_end(notebook):
+    assert last_run_seconds(notebook) == pytest.approx(72.5)
+
+
+def test_a_notebook_that_never_ran_costs_nothing(tmp_path):
+    assert last_run_seconds(_write(tmp_path / "x.ipynb", [_cell("code", "x = 1")])) == 0.0
+
+
+def test_the_full_run_comment_is_read(notebook, tmp_path):
+    assert full_run_switch(notebook) == "True: train longer (about 5 minutes)"
+    assert full_run_switch(_write(tmp_path / "y.ipynb", [_cell("code", "FULL = 1")])) is None
+
+
+def test_notebook_cost_names_the_title_and_times_the_slowest_cell(notebook):
+    cost = notebook_cost(notebook)
+    assert (cost.notebook, cost.title) == ("03_demo.ipynb", "3. A demo chapter")
+    assert cost.slowest_seconds == pytest.approx(70.0)
+
+
+def test_chapter_costs_in_file_order_and_clear_errors(notebook, tmp_path):
+    _write(tmp_path / "01_first.ipynb", [_cell("markdown", "# 1. First")])
+    _write(tmp_path / "results.ipynb", [_cell("markdown", "# Not a chapter")])
+    assert [c.notebook for c in chapter_costs(tmp_path)] == ["01_first.ipynb", "03_demo.ipynb"]
+    with pytest.raises(FileNotFoundError, match="no notebook matching"):
+        chapter_costs(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no notebook at"):
+        last_run_seconds(tmp_path / "missing.ipynb")

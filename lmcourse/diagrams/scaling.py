@@ -1,7 +1,8 @@
 """Diagrams of Chapter 10: data parallelism as PyTorch's ``DistributedDataParallel`` does it on $W = 2$
-ranks, as in the chapter's ``torchrun --nproc_per_node 2`` run. Each rank holds a full copy of the
+ranks, as in the chapter's ``torchrun --nproc_per_node 2`` run (each rank holds a full copy of the
 model, computes the gradient of its own shard of $B$ sequences, and the all-reduce replaces every
-rank's gradient by the average $\\bar g$, so that every copy takes the same AdamW step."""
+rank's gradient by the average $\\bar g$, so that every copy takes the same AdamW step), the ring
+all-reduce underneath it, step by step on three ranks, and the bit layouts of the three float formats."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from matplotlib.figure import Figure
 
 from lmcourse.diagrams._draw import Box, arrow, box, canvas, legend, note, relabel, title
 
-__all__ = ["draw_data_parallel"]
+__all__ = ["draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats"]
 
 
 def _rank(ax: Axes, x: float, rank: int) -> tuple[Box, Box, Box]:
@@ -52,4 +53,87 @@ def draw_data_parallel() -> Figure:
          size=8.5, color="black")
     legend(ax, ["input", "mlp", "other", "state", "add"])
     relabel(ax, ["batch and shards", "model copies", "computation", "gradients", "averaging"])
+    return fig
+
+
+def _ring_states(n: int) -> list[tuple[str, list[list[set[int]]], set[tuple[int, int]]]]:
+    """The ring all-reduce of :func:`lmcourse.distributed.ring_all_reduce` on `n` ranks, as sets: after
+    each step, which ranks' contributions every rank's chunk c holds; and which (rank, chunk) pairs
+    the next step sends."""
+    state = [[{i} for _ in range(n)] for i in range(n)]  # state[i][c]: contributors of rank i's chunk c
+    steps = [("reduce-scatter", lambda i, s: (i - s) % n), ("all-gather", lambda i, s: (i + 1 - s) % n)]
+    frames = []
+    label = "start"
+    for phase, chunk in steps:
+        for s in range(n - 1):
+            frames.append((label, [[set(c) for c in row] for row in state], {(i, chunk(i, s)) for i in range(n)}))
+            messages = [(i, chunk(i, s), set(state[i][chunk(i, s)])) for i in range(n)]
+            for i, c, message in messages:
+                target = state[(i + 1) % n][c]
+                if phase == "reduce-scatter":
+                    target |= message
+                else:
+                    target.clear()
+                    target |= message
+            label = f"after {phase}\nstep {s + 1}"
+    frames.append((label, [[set(c) for c in row] for row in state], set()))
+    return frames
+
+
+def draw_ring_all_reduce() -> Figure:
+    """Chapter 10.4: the ring all-reduce on $W = 3$ ranks, each tensor cut into chunks A, B, C. Each
+    panel shows what every rank's chunks hold (the ranks whose numbers are summed in them); a bold
+    chunk is the one its rank sends to the next rank (rank 2 sends to rank 0) in the following step.
+    Reduce-scatter adds what arrives, all-gather overwrites with it."""
+    n, names = 3, "ABC"
+    frames = _ring_states(n)
+    fig, ax = canvas(14.4, 5.6)
+    title(ax, 7.2, 5.3, "Ring all-reduce on 3 ranks: 2 steps of reduce-scatter, then 2 of all-gather")
+    rows = [3.9, 2.9, 1.9]
+    for i, y in enumerate(rows):
+        note(ax, 0.5, y, f"rank {i}", size=9, color="black", weight="bold")
+    for k, (label, state, sends) in enumerate(frames):
+        x0 = 2.25 + 2.65 * k
+        note(ax, x0, 4.65, label, size=8.5, color="black")
+        for i, y in enumerate(rows):
+            for c in range(n):
+                held = state[i][c]
+                text = f"{names[c]}: " + ("Σ" if len(held) == n else "+".join(map(str, sorted(held))))
+                kind = "add" if len(held) == n else "state" if len(held) > 1 else "input"
+                box(ax, x0 + (c - 1) * 0.8, y, text, kind, w=0.75, h=0.5, size=7, bold=(i, c) in sends)
+        if k < len(frames) - 1:
+            arrow(ax, (x0 + 1.2, 2.9), (x0 + 1.45, 2.9))
+    note(ax, 7.2, 1.05, "bold: the chunk each rank sends to the next rank (0 → 1 → 2 → 0) in the following step;\n"
+                        "reduce-scatter adds what arrives, all-gather overwrites with it", size=8)
+    note(ax, 7.2, 0.3, "each rank sends 2 (W − 1) chunks of 1/W of its tensor: 2 (W − 1)/W of a tensor, "
+                       "whatever the number of ranks", size=8, color="black")
+    legend(ax, ["input", "state", "add"])
+    relabel(ax, ["its own numbers only", "a partial sum", "the sum over all ranks (Σ)"])
+    return fig
+
+
+FLOAT_FORMATS = [  # name, exponent bits, mantissa bits, what the layout gives
+    ("float32", 8, 23, "largest 3.4 × 10³⁸, smallest normal 1.2 × 10⁻³⁸; neighbours differ by 1 part in 8.4 million (2⁻²³)"),
+    ("bfloat16", 8, 7, "float32's range (the same 8 exponent bits); neighbours differ by 1 part in 128 (2⁻⁷)"),
+    ("float16", 5, 10, "largest 65,504, smallest normal 6.1 × 10⁻⁵; neighbours differ by 1 part in 1,024 (2⁻¹⁰)"),
+]
+
+
+def draw_float_formats() -> Figure:
+    """Chapter 10.5: the bits of float32, bfloat16 and float16, one box per field drawn to scale: a sign
+    bit, the exponent (which sets the range) and the mantissa (which sets the precision)."""
+    fig, ax = canvas(14.4, 5.3)
+    title(ax, 7.2, 5.0, "Three float formats, drawn to scale: 1 sign bit, the exponent, the mantissa")
+    bit, left = 0.38, 1.9
+    for k, (name, exponent, mantissa, says) in enumerate(FLOAT_FORMATS):
+        y = 4.1 - 1.45 * k
+        note(ax, 0.95, y, f"{name}\n{1 + exponent + mantissa} bits", size=8.5, color="black", weight="bold")
+        x = left
+        for text, width, kind in (("±", 1, "out"), (f"exponent {exponent}", exponent, "attn"),
+                                  (f"mantissa {mantissa}", mantissa, "mlp")):
+            box(ax, x + width * bit / 2, y, text, kind, w=width * bit, h=0.5, size=7.5)
+            x += width * bit
+        note(ax, left, y - 0.5, says, size=8, ha="left")
+    legend(ax, ["out", "attn", "mlp"])
+    relabel(ax, ["sign", "exponent: the range", "mantissa: the precision"])
     return fig

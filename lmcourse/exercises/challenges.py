@@ -40,6 +40,13 @@ def _weat_sets(seed: int, width: int, sizes: tuple[int, int, int, int], lean: fl
     return X, Y, A, B
 
 
+def _weat_in_place(X, Y, A, B):
+    """The right effect size, but the caller's word vectors are normalised in place: their data is changed."""
+    for vectors in (X, Y, A, B):
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return weat_effect_size(X, Y, A, B)
+
+
 def _weat_wrong(X, Y, A, B, *, ddof=1, cosine=True, spread="all", standardise=True, flip=False):
     def rows(m):
         m = np.asarray(m, dtype=float)
@@ -86,7 +93,8 @@ register(Exercise(
                    "uses dot products instead of cosines": lambda *a: _weat_wrong(*a, cosine=False),
                    "takes the std over X's words only": lambda *a: _weat_wrong(*a, spread="x"),
                    "divides by the pooled within-group std (Cohen's d)": lambda *a: _weat_wrong(*a, spread="pooled"),
-                   "flips the sign (Y minus X)": lambda *a: _weat_wrong(*a, flip=True)},
+                   "flips the sign (Y minus X)": lambda *a: _weat_wrong(*a, flip=True),
+                   "normalises the caller's vectors in place": _weat_in_place},
 ))
 
 # --- challenges.expected_calibration_error -----------------------------------------------------

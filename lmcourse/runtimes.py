@@ -8,11 +8,12 @@ are committed: one CPU thread on the machine that executed the notebook last.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from lmcourse.exercises.notebooks import cell_source, read_notebook
 
 __all__ = ["last_run_seconds", "full_run_switch", "NotebookCost", "notebook_cost", "chapter_costs"]
 
@@ -20,15 +21,7 @@ _SWITCH = re.compile(r"^FULL_RUN\s*=\s*False\s*#\s*(.+)$", re.MULTILINE)
 
 
 def _cells(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no notebook at {path}")
-    return json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-
-
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+    return read_notebook(Path(path)).get("cells", [])
 
 
 def _cell_span(cell: dict) -> tuple[datetime, datetime] | None:
@@ -41,21 +34,28 @@ def _cell_span(cell: dict) -> tuple[datetime, datetime] | None:
     return start, end
 
 
+def _run_seconds(cells: list[dict]) -> float:
+    spans = [span for span in map(_cell_span, cells) if span]
+    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds() if spans else 0.0
+
+
+def _switch(cells: list[dict]) -> str | None:
+    for cell in cells:
+        match = _SWITCH.search(cell_source(cell)) if cell.get("cell_type") == "code" else None
+        if match:
+            return match.group(1).strip()
+    return None
+
+
 def last_run_seconds(path: str | Path) -> float:
     """Seconds from the first cell's start to the last cell's end in the notebook's last recorded
     run (0 when it records none)."""
-    spans = [span for span in map(_cell_span, _cells(path)) if span]
-    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds() if spans else 0.0
+    return _run_seconds(_cells(path))
 
 
 def full_run_switch(path: str | Path) -> str | None:
     """What the notebook's ``FULL_RUN = True`` does and costs, as its comment says (None: no switch)."""
-    for cell in _cells(path):
-        if cell.get("cell_type") == "code":
-            match = _SWITCH.search(_source(cell))
-            if match:
-                return match.group(1).strip()
-    return None
+    return _switch(_cells(path))
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ def notebook_cost(path: str | Path) -> NotebookCost:
     """The :class:`NotebookCost` of one executed notebook."""
     cells = _cells(path)
     heading = next((line.lstrip("# ").strip() for cell in cells if cell.get("cell_type") == "markdown"
-                    for line in _source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
+                    for line in cell_source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
     slowest = max(((end - start).total_seconds() for start, end in filter(None, map(_cell_span, cells))), default=0.0)
-    return NotebookCost(Path(path).name, heading, last_run_seconds(path), slowest, full_run_switch(path))
+    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells))
 
 
 def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[NotebookCost]:

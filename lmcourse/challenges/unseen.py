@@ -10,12 +10,12 @@ kept paragraph is a sentence sequence exactly as written).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from lmcourse._checks import check_positive_int
+from lmcourse.exercises.notebooks import cell_source, read_notebook
 
 __all__ = ["book_prose"]
 
@@ -46,13 +46,9 @@ def book_prose(notebooks: Iterable[str | Path], min_words: int = 40) -> list[str
         raise ValueError("book_prose needs at least one notebook path (e.g. sorted(Path('chapters').glob('*.ipynb')))")
     paragraphs = []
     for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"no notebook at {path}: pass the chapter notebooks' paths")
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-        for cell in cells:
+        for cell in read_notebook(path).get("cells", []):
             if cell.get("cell_type") == "markdown":
-                source = cell.get("source", "")
-                paragraphs += _plain_paragraphs("".join(source) if isinstance(source, list) else source, min_words)
+                paragraphs += _plain_paragraphs(cell_source(cell), min_words)
     if not paragraphs:
         raise ValueError(f"no plain-prose paragraph of {min_words} words or more in {len(paths)} notebook(s)")
     return paragraphs

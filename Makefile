@@ -9,11 +9,12 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup book test test-package test-notebooks test-exercises lab execute student progress benchmarks clean
+.PHONY: help setup book test test-package test-notebooks test-exercises test-browser lab execute student progress benchmarks clean
 
 help:
 	@echo "make book        build the HTML book into _build/html (strict)"
-	@echo "make test        everything CI checks: package tests, notebooks, exercise self-tests, strict book build"
+	@echo "make test        everything CI checks: package tests, notebooks, exercise self-tests, strict book build, browser"
+	@echo "make test-browser open every page of the built book in headless Chromium and check it"
 	@echo "make lab         open JupyterLab on the chapters"
 	@echo "make execute     re-run every chapter notebook in place, refreshing committed outputs"
 	@echo "make student     write student copies of the chapters (solutions removed) into student/"
@@ -34,7 +35,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: book test-package test-notebooks test-exercises
+test: book test-package test-notebooks test-exercises test-browser
 
 # Two workers: the CI machine has two cores, and every test and notebook uses one torch thread.
 test-package: $(STAMP)
@@ -46,6 +47,14 @@ test-notebooks: $(STAMP)
 
 test-exercises: $(STAMP)
 	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.exercises selftest chapters
+
+# The built book in headless Chromium (Debian's package, installed here if missing), driven by Playwright:
+# every page's maths, images, links, dropdowns, requests and console; screenshots in _build/screenshots/.
+test-browser: $(STAMP)
+	test -d _build/html || $(MAKE) book
+	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+	$(BIN)/python -m pytest -q -p no:cacheprovider browser
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters

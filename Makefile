@@ -48,12 +48,14 @@ test-notebooks: $(STAMP)
 test-exercises: $(STAMP)
 	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.exercises selftest chapters
 
-# The built book in headless Chromium (Debian's package, installed here if missing), driven by Playwright:
+# The built book in headless Chromium (Debian's package and a CJK font, installed here if missing), driven by Playwright:
 # every page's maths, images, links, dropdowns, requests and console; screenshots in _build/screenshots/.
 test-browser: $(STAMP)
 	test -d _build/html || $(MAKE) book
 	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null || \
 	  (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+	fc-list :lang=zh 2>/dev/null | grep -q . || apt-get install -y -q fonts-noto-cjk >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q fonts-noto-cjk >/dev/null)  # the glossary's Chinese
 	$(BIN)/python -m pytest -q -p no:cacheprovider browser
 
 lab: $(STAMP)

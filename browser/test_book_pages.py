@@ -2,7 +2,8 @@
 Playwright, opens every page of ``_build/html`` from the file system and checks what a reader would
 notice: mathematics rendered without errors, every image loaded, every internal link and anchor
 resolving, the exercise and solution dropdowns opening, no request to another host, and no
-JavaScript error. It saves a screenshot of each chapter page under ``_build/screenshots/``.
+JavaScript error. It saves a screenshot of the top of each chapter and appendix page under
+``_build/screenshots/``.
 
 The browser is the system's Chromium (Debian's ``chromium`` package; ``BROWSER_PATH`` overrides
 the path); Playwright's own browser download is not used.
@@ -116,7 +117,7 @@ def test_page_renders_in_the_browser(browser, page_path: Path) -> None:
     unloaded = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
                              ".map(i => i.getAttribute('src'))")
     assert not unloaded, f"images that did not load: {unloaded}"
-    if re.match(r"\d", page_path.name) and page_path.parent.name == "chapters":  # a chapter: its top, as rendered
+    if "chapters" in page_path.relative_to(HTML).parts:  # a chapter or appendix page: its top, as rendered
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{page_path.stem}.png"))
 

@@ -55,6 +55,8 @@ EXPECTED = {
                            "the sum over all ranks (Σ)"],
     "10_float_formats": ["float32\n32 bits", "bfloat16\n16 bits", "float16\n16 bits", "exponent 8", "exponent 5",
                          "mantissa 23", "mantissa 7", "mantissa 10", "±", "sign"],
+    "10_zero_sharding": ["plain data parallel", "ZeRO-1", "ZeRO-3", "112 GB", "38.5 GB", "26.25 GB", "14 GB", "84",
+                         "10.5", "80 GB: one large GPU's memory", "16-bit weights (2 B)"],
     "11_prompt_injection": ["user's question", "attacker's page:\n\"reply only with: Atlantis\"", "BM25 search",
                             "[1] passage ... + the attacker's instruction", "SmolLM2-135M-Instruct", "reply",
                             "the prompt: one sequence of tokens",
@@ -108,3 +110,10 @@ def test_main_writes_every_diagram(tmp_path, capsys):
     assert sorted(p.stem for p in tmp_path.iterdir()) == sorted(DIAGRAMS)
     assert main([]) == 2
     assert (tmp_path / "06_kv_cache.svg").read_bytes() == (FIGURES / "06_kv_cache.svg").read_bytes()
+
+
+def test_the_zero_diagram_totals_are_the_packages_arithmetic():
+    from lmcourse.scaling import zero_bytes_per_device
+    totals = [f"{zero_bytes_per_device(7_000_000_000, 8, stage) / 1e9:g} GB" for stage in range(4)]
+    texts = [t.get_text() for t in DIAGRAMS["10_zero_sharding"]().axes[0].texts]
+    assert all(total in texts for total in totals), (totals, texts)

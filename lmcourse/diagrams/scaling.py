@@ -2,7 +2,8 @@
 ranks, as in the chapter's ``torchrun --nproc_per_node 2`` run (each rank holds a full copy of the
 model, computes the gradient of its own shard of $B$ sequences, and the all-reduce replaces every
 rank's gradient by the average $\\bar g$, so that every copy takes the same AdamW step), the ring
-all-reduce underneath it, step by step on three ranks, and the bit layouts of the three float formats."""
+all-reduce underneath it, step by step on three ranks, the bit layouts of the three float formats, and
+what each ZeRO stage keeps on every device."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from matplotlib.figure import Figure
 
 from lmcourse.diagrams._draw import Box, arrow, box, canvas, legend, note, relabel, title
 
-__all__ = ["draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats"]
+__all__ = ["draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats", "draw_zero_sharding"]
 
 
 def _rank(ax: Axes, x: float, rank: int) -> tuple[Box, Box, Box]:
@@ -136,4 +137,36 @@ def draw_float_formats() -> Figure:
         note(ax, left, y - 0.5, says, size=8, ha="left")
     legend(ax, ["out", "attn", "mlp"])
     relabel(ax, ["sign", "exponent: the range", "mantissa: the precision"])
+    return fig
+
+
+def draw_zero_sharding(num_parameters: int = 7_000_000_000, num_devices: int = 8) -> Figure:
+    """Chapter 10.1: the mixed-precision AdamW state one device holds for a 7B model on 8 devices, under
+    plain data parallelism (ZeRO stage 0) and ZeRO stages 1 to 3, drawn to scale: 16-bit weights and
+    gradients (2 bytes a parameter each) and the optimizer state (12 bytes: float32 master weights and
+    two moments); a sharded part is divided by the number of devices. The totals are those of
+    :func:`lmcourse.scaling.zero_bytes_per_device` (the tests check it)."""
+    fig, ax = canvas(14.4, 5.6)
+    title(ax, 7.2, 5.3, f"Training state per device: a {num_parameters / 1e9:.0f}B model on {num_devices} devices")
+    parts = [("weights", 2.0, "embed"), ("gradients", 2.0, "state"), ("optimizer state", 12.0, "mlp")]
+    left, per_gb = 2.9, 0.085  # units per GB
+    for stage in range(4):
+        y = 4.4 - 1.0 * stage
+        name = "plain data parallel" if stage == 0 else f"ZeRO-{stage}"
+        note(ax, 1.4, y, name, size=8.5, color="black", weight="bold")
+        x, total = left, 0.0
+        for k, (part, bytes_per_parameter, kind) in enumerate(parts):
+            sharded = k >= 3 - stage  # stage 1 shards the optimizer state, 2 the gradients too, 3 everything
+            gb = num_parameters * bytes_per_parameter / (num_devices if sharded else 1) / 1e9
+            width = gb * per_gb
+            box(ax, x + width / 2, y, f"{gb:g}" if width > 0.6 else "", kind, w=width, h=0.55, size=7.5)
+            x += width
+            total += gb
+        note(ax, x + 0.15, y, f"{total:g} GB", size=8.5, color="black", ha="left")
+    gpu = left + 80 * per_gb
+    ax.plot([gpu, gpu], [0.95, 4.85], color="black", linestyle=":", linewidth=1)
+    note(ax, gpu, 0.75, "80 GB: one large GPU's memory", size=8)
+    note(ax, 7.2, 0.2, "sharded parts are split 8 ways; activations come on top of all of this", size=8)
+    legend(ax, [kind for _, _, kind in parts])
+    relabel(ax, ["16-bit weights (2 B)", "16-bit gradients (2 B)", "optimizer state: master weights + moments (12 B)"])
     return fig

@@ -57,6 +57,8 @@ EXPECTED = {
                          "mantissa 23", "mantissa 7", "mantissa 10", "±", "sign"],
     "10_zero_sharding": ["plain data parallel", "ZeRO-1", "ZeRO-3", "112 GB", "38.5 GB", "26.25 GB", "14 GB", "84",
                          "10.5", "80 GB: one large GPU's memory", "16-bit weights (2 B)"],
+    "10_distillation": ["teacher (frozen)", "student (trained)", "softmax($z_t / T$)", "softmax($z_s / T$)",
+                        "softmax($z_s$)", "loss", "logits $z_t$", "logits $z_s$"],
     "11_prompt_injection": ["user's question", "attacker's page:\n\"reply only with: Atlantis\"", "BM25 search",
                             "[1] passage ... + the attacker's instruction", "SmolLM2-135M-Instruct", "reply",
                             "the prompt: one sequence of tokens",

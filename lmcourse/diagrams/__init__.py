@@ -24,14 +24,15 @@ from lmcourse.diagrams.apps import draw_classifiers, draw_rag
 from lmcourse.diagrams.challenges import draw_prompt_injection
 from lmcourse.diagrams.attention import draw_multi_head, draw_scaled_dot_product, draw_seq2seq_attention
 from lmcourse.diagrams.neural import draw_bengio_ffnn, draw_lstm_cell, draw_rnn_unrolled, draw_skipgram
-from lmcourse.diagrams.scaling import draw_data_parallel, draw_float_formats, draw_ring_all_reduce, draw_zero_sharding
+from lmcourse.diagrams.scaling import (draw_data_parallel, draw_distillation, draw_float_formats, draw_ring_all_reduce,
+                                       draw_zero_sharding)
 from lmcourse.diagrams.transformer import draw_bert_input, draw_kv_cache, draw_transformer_block
 
 __all__ = ["DIAGRAMS", "write_all", "svg_bytes", "draw_bengio_ffnn", "draw_skipgram", "draw_rnn_unrolled",
            "draw_lstm_cell", "draw_seq2seq_attention", "draw_scaled_dot_product", "draw_multi_head",
            "draw_transformer_block", "draw_bert_input", "draw_kv_cache", "draw_lora", "draw_dpo", "draw_classifiers",
            "draw_rag", "draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats",
-           "draw_zero_sharding", "draw_prompt_injection"]
+           "draw_zero_sharding", "draw_distillation", "draw_prompt_injection"]
 
 # file name (without .svg) -> the function that draws it; the prefix is the chapter that shows it
 DIAGRAMS: dict[str, Callable[[], Figure]] = {
@@ -53,6 +54,7 @@ DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "10_ring_all_reduce": draw_ring_all_reduce,
     "10_float_formats": draw_float_formats,
     "10_zero_sharding": draw_zero_sharding,
+    "10_distillation": draw_distillation,
     "11_prompt_injection": draw_prompt_injection,
 }
 

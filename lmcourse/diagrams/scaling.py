@@ -2,8 +2,8 @@
 ranks, as in the chapter's ``torchrun --nproc_per_node 2`` run (each rank holds a full copy of the
 model, computes the gradient of its own shard of $B$ sequences, and the all-reduce replaces every
 rank's gradient by the average $\\bar g$, so that every copy takes the same AdamW step), the ring
-all-reduce underneath it, step by step on three ranks, the bit layouts of the three float formats, and
-what each ZeRO stage keeps on every device."""
+all-reduce underneath it, step by step on three ranks, the bit layouts of the three float formats,
+what each ZeRO stage keeps on every device, and the loss of knowledge distillation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from lmcourse.diagrams._draw import Box, arrow, box, canvas, legend, note, relabel, title
 
-__all__ = ["draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats", "draw_zero_sharding"]
+__all__ = ["draw_data_parallel", "draw_ring_all_reduce", "draw_float_formats", "draw_zero_sharding",
+           "draw_distillation"]
 
 
 def _rank(ax: Axes, x: float, rank: int) -> tuple[Box, Box, Box]:
@@ -169,4 +170,40 @@ def draw_zero_sharding(num_parameters: int = 7_000_000_000, num_devices: int = 8
     note(ax, 7.2, 0.2, "sharded parts are split 8 ways; activations come on top of all of this", size=8)
     legend(ax, [kind for _, _, kind in parts])
     relabel(ax, ["16-bit weights (2 B)", "16-bit gradients (2 B)", "optimizer state: master weights + moments (12 B)"])
+    return fig
+
+
+def draw_distillation() -> Figure:
+    """Chapter 10.8: knowledge distillation's loss. The same tokens go through the frozen teacher and
+    the trained student; both logits are softened by the temperature $T$, and the KL divergence of the
+    student's softened distribution from the teacher's (times $T^2$ and $\\alpha$) is added to the
+    student's ordinary cross-entropy with the next token (times $1 - \\alpha$)."""
+    fig, ax = canvas(14.4, 5.6)
+    title(ax, 7.2, 5.3, "Knowledge distillation: the loss of one position")
+    tokens = box(ax, 1.2, 2.9, "tokens\n$x_{\\leq t}$", "input", w=1.6, h=0.9)
+    teacher = box(ax, 3.9, 4.2, "teacher (frozen)", "other", w=2.4)
+    student = box(ax, 3.9, 1.6, "student (trained)", "mlp", w=2.4)
+    soft_t = box(ax, 7.0, 4.2, "softmax($z_t / T$)", "state", w=2.3)
+    soft_s = box(ax, 7.0, 2.9, "softmax($z_s / T$)", "state", w=2.3)
+    hard_s = box(ax, 7.0, 1.6, "softmax($z_s$)", "state", w=2.3)
+    kl = box(ax, 10.35, 3.55, "$\\alpha\\, T^2\\,$KL(teacher $\\|$ student)", "out", w=3.7)
+    ce = box(ax, 10.35, 1.6, "$(1 - \\alpha)\\,$CE(student, $y_{t+1}$)", "out", w=3.7)
+    loss = box(ax, 13.55, 2.55, "loss", "add", w=1.2)
+    arrow(ax, tokens.right, (2.4, 2.9), (2.4, 4.2), teacher.left)
+    arrow(ax, (2.4, 2.9), (2.4, 1.6), student.left)
+    arrow(ax, teacher.right, soft_t.left)
+    note(ax, 5.45, 3.85, "logits $z_t$", size=7.5)
+    arrow(ax, student.right, (5.4, 1.6), (5.4, 2.9), soft_s.left)
+    arrow(ax, (5.4, 1.6), hard_s.left)
+    note(ax, 5.4, 1.2, "logits $z_s$", size=7.5)
+    arrow(ax, soft_t.right, (8.4, 4.2), (8.4, 3.7), (kl.x - kl.w / 2, 3.7))
+    arrow(ax, soft_s.right, (8.4, 2.9), (8.4, 3.4), (kl.x - kl.w / 2, 3.4))
+    arrow(ax, hard_s.right, ce.left)
+    note(ax, 10.35, 0.85, "next token $y_{t+1}$ from the text", size=8)
+    arrow(ax, (10.35, 1.05), ce.bottom)
+    arrow(ax, kl.right, (12.6, 3.55), (12.6, 2.55), loss.left)
+    arrow(ax, ce.right, (12.6, 1.6), (12.6, 2.55), head=False)
+    note(ax, 7.0, 4.8, "soft targets: every token's probability, not just the right one's", size=8)
+    legend(ax, ["input", "other", "mlp", "state", "out", "add"])
+    relabel(ax, ["tokens", "teacher (frozen)", "student (trained)", "distributions", "the two terms", "sum"])
     return fig

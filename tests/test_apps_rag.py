@@ -242,3 +242,27 @@ def test_smollm2_answers_dev_questions_from_their_gold_passage(smollm2):
         messages = rag_messages(q.question, [index[q.passage_id]], tokenizer, 1024).messages
         right += contains_answer(chat(messages, model=model, tokenizer=tokenizer, max_tokens=16).text, q.answers)
     assert right >= 4  # measured: 6 of 10 within 16 tokens (8 of 10 within 32); closed-book: 1 of 10
+
+
+def test_answers_in_a_batch_equal_answers_one_by_one():
+    from lmcourse.apps.rag import answer_questions
+
+    tok = byte_chat_tokenizer()
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.tiny(vocab_size=259, context_length=128)).double().eval()
+    with torch.no_grad():  # sharper than the default initialisation, so that a wrong batch would show
+        for weight in model.parameters():
+            if weight.dim() == 2:
+                weight.normal_(0.0, 0.3)
+    conversations = [[{"role": "user", "content": text}] for text in ("hi", "what is a cat?", "x", "tell me more")]
+    one_by_one = [answer_question(model, tok, c, max_tokens=6) for c in conversations]
+    batched = answer_questions(model, tok, conversations, max_tokens=6, batch_size=3)
+    assert [a.text for a in batched] == [a.text for a in one_by_one]
+    assert [a.finish_reason for a in batched] == [a.finish_reason for a in one_by_one]
+    for a, b in zip(batched, one_by_one):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-9)
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-9)
+    with pytest.raises(ValueError, match="non-empty list of conversations"):
+        answer_questions(model, tok, [])
+    with pytest.raises(ValueError, match="prompt 1 is .* exceeds the model's context of 128 tokens"):
+        answer_questions(model, tok, [conversations[0], [{"role": "user", "content": "x" * 100}]], max_tokens=32)

@@ -13,7 +13,7 @@ import torch
 
 from lmcourse.apps.translation import (ADJECTIVES, NOUNS, Clause, NounPhrase, english, french, heldout_combinations,
                                        load_natural_pairs, make_corpus)
-from lmcourse.apps.translators import (WordVocab, chat_translate, corpus_scores, detokenize, tokenize,
+from lmcourse.apps.translators import (WordVocab, chat_translate, corpus_scores, detokenize, first_line, tokenize,
                                        train_translator, translate, translation_messages, translator_train_config)
 from lmcourse.data import data_file
 from lmcourse.seq2seq import BOS_ID, EOS_ID, PAD_ID
@@ -161,31 +161,20 @@ def test_a_short_training_run_lowers_the_loss():
         translate(translator, ["  "])
 
 
-class _FixedReply:
-    """Stands in for a chat model and its tokenizer: whatever the prompt, one fixed reply."""
-
-    eos_id = 2
-    reply = '"Le chat dort."\n\nThis sentence means that the cat is asleep.'
-
-    def apply_chat_template(self, messages, add_generation_prompt):
-        return messages[-1]["content"]
-
-    def encode(self, text):
-        return [ord(c) for c in text]
-
-    def generate(self, ids, max_tokens, stop_ids, **_):
-        return [7, *stop_ids]
-
-    def decode(self, ids):
-        return self.reply
-
-
 def test_the_prompt_and_the_chat_translation():
+    from lmcourse.llama import Llama, LlamaConfig, chat
+    from tests.test_sft import byte_chat_tokenizer
+
     messages = translation_messages("  The cat sleeps. ")
     assert [m["role"] for m in messages] == ["user"] and messages[0]["content"].endswith("\n\nThe cat sleeps.")
     assert "French" in messages[0]["content"]
-    fake = _FixedReply()
-    assert chat_translate(["The cat sleeps.", "A dog."], model=fake, tokenizer=fake) == ["Le chat dort."] * 2
+    assert first_line('"Le chat dort."\n\nThis sentence means that the cat is asleep.') == "Le chat dort."
+    torch.manual_seed(0)
+    model, tokenizer = Llama(LlamaConfig.tiny(vocab_size=259, context_length=256)).eval(), byte_chat_tokenizer()
+    sentences = ["The cat sleeps.", "A dog.", "The old man reads a long book."]
+    one_by_one = [first_line(chat(translation_messages(s), model=model, tokenizer=tokenizer, max_tokens=8).text)
+                  for s in sentences]
+    assert chat_translate(sentences, model=model, tokenizer=tokenizer, max_tokens=8, batch_size=2) == one_by_one
     with pytest.raises(ValueError, match="non-empty"):
         translation_messages(" ")
 

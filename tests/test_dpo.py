@@ -142,6 +142,8 @@ def test_response_logprobs_sums_the_answer_tokens_and_ignores_padding():
         by_hand = sum(logp[t - 1, ids[t]] for t in range(1, len(ids)) if labels[t] != -100)
         assert value.item() == pytest.approx(by_hand.item(), abs=1e-5)
     assert not together.requires_grad
+    # batches are formed shortest first (here the second example first); values come back in the given order
+    torch.testing.assert_close(response_logprobs(model, examples, batch_size=1), together, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="at least one"):
         response_logprobs(model, [])
 

@@ -101,3 +101,20 @@ def test_bad_input_is_refused_with_a_message():
         greedy_batch(gpt, [[1, 2]], 3)
     with pytest.raises(ValueError, match="non-empty list of conversations"):
         chat_batch([], model=model, tokenizer=_Chars())
+
+
+def test_allowed_ids_and_scores_match_generate_and_a_forward_pass():
+    from lmcourse.llama import greedy_batch_scored
+
+    model, prompts = _model(), _prompts()
+    allowed = [3, 8, 21, 40]
+    constrained = [model.generate(p, 6, temperature=0, allowed_ids=allowed) for p in prompts]
+    scored = greedy_batch_scored(model, prompts, 6, allowed_ids=allowed, batch_size=4)
+    assert [tokens for tokens, _ in scored] == constrained
+    for prompt, (tokens, logprobs) in zip(prompts, scored):
+        with torch.no_grad():  # teacher forcing: the unconstrained log-probability of each chosen token
+            logp = torch.log_softmax(model(torch.tensor([prompt + tokens]))[0].double(), dim=-1)
+        expected = [logp[len(prompt) - 1 + k, t].item() for k, t in enumerate(tokens)]
+        assert logprobs == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(ValueError, match="allowed_ids"):
+        greedy_batch_scored(model, prompts, 3, allowed_ids=[V])

@@ -176,6 +176,8 @@ def test_greedy_matches_is_true_exactly_when_greedy_decoding_writes_the_answer()
     assert greedy_matches(model, batch, batch_size=4).tolist() == [True, False, True, False]
     # batches of one (no padding) agree with one padded batch
     assert greedy_matches(model, batch, batch_size=1).tolist() == [True, False, True, False]
+    # batches are formed shortest first; the answers still come back in the order given
+    assert greedy_matches(model, batch[::-1], batch_size=3).tolist() == [False, True, False, True]
     with pytest.raises(ValueError, match="at least one"):
         greedy_matches(model, [])
 

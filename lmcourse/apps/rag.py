@@ -32,10 +32,11 @@ import torch
 from lmcourse._checks import check_int
 from lmcourse._torch import eval_mode, model_device
 from lmcourse.apps.passages import Passage
+from lmcourse.llama.batch import greedy_batch_scored
 from lmcourse.llama.chat import prompt_ids
 
 __all__ = ["RagPrompt", "Answer", "INSTRUCTION", "rag_messages", "closed_book_messages", "answer_question",
-           "reply_logprobs", "normalize_answer", "exact_match", "contains_answer", "confidently_wrong"]
+           "answer_questions", "reply_logprobs", "normalize_answer", "exact_match", "contains_answer", "confidently_wrong"]
 
 Messages = list[dict[str, str]]
 
@@ -189,10 +190,35 @@ def answer_question(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, 
         raise ValueError(f"the prompt is {len(prompt)} tokens; with max_tokens={max_tokens} that exceeds the model's "
                          f"context of {window} tokens: build the prompt with a smaller max_prompt_tokens")
     reply = model.generate(prompt, max_tokens, temperature=0, stop_ids=[tokenizer.eos_id])
-    stopped = bool(reply) and reply[-1] == tokenizer.eos_id
-    logprobs = reply_logprobs(model, prompt, reply)
-    text = tokenizer.decode(reply[:-1] if stopped else reply).strip()
+    return _answer(tokenizer, reply, reply_logprobs(model, prompt, reply))
+
+
+def _answer(tokenizer: Any, reply: Sequence[int], logprobs: Sequence[float]) -> Answer:
+    """The :class:`Answer` of a generated reply (its ids, the end-of-turn token last if reached) and
+    the log-probability of each of its tokens."""
+    stopped = reply[-1] == tokenizer.eos_id
+    text = tokenizer.decode(list(reply[:-1]) if stopped else list(reply)).strip()
     return Answer(text, math.exp(sum(logprobs) / len(logprobs)), tuple(logprobs), "stop" if stopped else "length")
+
+
+def answer_questions(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Mapping[str, str]]],
+                     max_tokens: int = 32, batch_size: int = 16) -> list[Answer]:
+    """:func:`answer_question` for each conversation, generated in batches by
+    :func:`lmcourse.llama.greedy_batch_scored` (a model with rotary positions, such as SmolLM2): the
+    same replies and confidences up to float rounding, each token's log-probability read off as it is
+    generated instead of by a second pass over prompt and reply."""
+    check_int("max_tokens", max_tokens, 1)
+    if isinstance(conversations, Mapping) or not isinstance(conversations, Sequence) or not conversations:
+        raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
+    prompts = [prompt_ids(tokenizer, messages) for messages in conversations]
+    window = model.context_window
+    for i, prompt in enumerate(prompts):
+        if len(prompt) + max_tokens > window:
+            raise ValueError(f"prompt {i} is {len(prompt)} tokens; with max_tokens={max_tokens} that exceeds the model's "
+                             f"context of {window} tokens: build the prompt with a smaller max_prompt_tokens")
+    replies = greedy_batch_scored(model, prompts, max_tokens, stop_ids=[tokenizer.eos_id], batch_size=batch_size,
+                                  pad_id=tokenizer.eos_id)
+    return [_answer(tokenizer, reply, logprobs) for reply, logprobs in replies]
 
 
 def reply_logprobs(model: Any, prompt: Sequence[int], reply: Sequence[int]) -> list[float]:

@@ -28,7 +28,7 @@ WMT 2014 English-French sentence pairs, scores 41.8 BLEU on that year's news tes
 sentences than these, so not a number to rank against).
 
 SmolLM2 gets one user message (:func:`translation_messages`) and answers through
-:func:`lmcourse.llama.chat` (:func:`chat_translate`); :func:`first_line` keeps the translation when it
+:func:`lmcourse.llama.chat_batch` (:func:`chat_translate`); :func:`first_line` keeps the translation when it
 goes on to explain.
 
 :func:`corpus_scores` gives corpus chrF (Popović, 2015: the F-score of character n-grams up to 6,
@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lmcourse.llama.chat import chat
+from lmcourse.llama.batch import chat_batch
 from lmcourse.seq2seq import EOS_ID, Seq2Seq, Seq2SeqConfig, chapter_train_config, train_seq2seq
 from lmcourse.seq2seq import translate as greedy_outputs
 from lmcourse.train import History, TrainConfig
@@ -190,11 +190,14 @@ def translation_messages(sentence: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": TRANSLATION_PROMPT.format(sentence=sentence.strip())}]
 
 
-def chat_translate(sentences: Sequence[str], *, model: Any, tokenizer: Any, max_tokens: int = 64) -> list[str]:
+def chat_translate(sentences: Sequence[str], *, model: Any, tokenizer: Any, max_tokens: int = 64,
+                   batch_size: int = 16) -> list[str]:
     """A chat model's greedy translation of each sentence: the :func:`first_line` of its reply to
-    :func:`translation_messages` (one :func:`lmcourse.llama.chat` call per sentence)."""
-    return [first_line(chat(translation_messages(s), model=model, tokenizer=tokenizer, max_tokens=max_tokens).text)
-            for s in sentences]
+    :func:`translation_messages`, the replies generated `batch_size` at a time
+    (:func:`lmcourse.llama.chat_batch`, the replies :func:`lmcourse.llama.chat` gives one by one)."""
+    replies = chat_batch([translation_messages(s) for s in sentences], model=model, tokenizer=tokenizer,
+                         max_tokens=max_tokens, batch_size=batch_size)
+    return [first_line(reply.text) for reply in replies]
 
 
 def first_line(reply: str) -> str:

@@ -12,7 +12,8 @@ attention is empty). Rotary positions make the shift harmless: a row whose token
 depends only on their distance. A model with absolute positions (GPT-2's learned table) would need
 its own position ids per row, so it is refused.
 
-Greedy decoding only: sampling would need one random stream per row to match :func:`chat`.
+Greedy decoding only (with an optional set of allowed tokens): sampling would need one random stream
+per row to match :func:`chat`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import Any
 import torch
 
 from lmcourse._checks import check_positive_int
-from lmcourse.decoding import check_stop_ids, collect_tokens
+from lmcourse.decoding import allow_only, check_stop_ids, collect_tokens
 from lmcourse.gpt import Completion
 from lmcourse.llama.chat import prompt_ids, reply_completion
 from lmcourse.transformer import DecoderLM
 
-__all__ = ["greedy_batch", "chat_batch"]
+__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch"]
 
 
 def _check_prompts(model: Any, prompts: Any, max_new_tokens: int) -> None:
@@ -60,45 +61,71 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
 
 
 @torch.no_grad()
-def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor) -> Iterator[torch.Tensor]:
-    """The next token of every row ``(B,)``, step after step: the prompts read once into a KV cache,
-    then one new column per step."""
+def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allowed_ids: Sequence[int] | None
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each step's greedy token of every row ``(B,)`` and its log-probability under the model, before
+    any constraint ``(B,)``: the prompts read once into a KV cache, then one new column per step."""
     cache = model.new_cache()
     # a real query reads real keys only; a padding query reads the padding before it (never an empty row)
     mask = (real[:, None, :] | ~real[:, :, None])[:, None]  # (B, 1, T, T), combined with the causal mask
     hidden = model.hidden_states(ids, cache=cache, mask=mask)[:, -1]  # (B, C): each row's last, real, token
     while True:
-        token = model.decoder(hidden).argmax(dim=-1)  # (B, C) @ (C, V) -> (B, V) -> (B,)
-        yield token
+        logits = model.decoder(hidden)  # (B, C) @ (C, V) -> (B, V)
+        token = (logits if allowed_ids is None else allow_only(logits, allowed_ids)).argmax(dim=-1)  # (B,)
+        yield token, torch.log_softmax(logits.double(), dim=-1).gather(1, token[:, None])[:, 0]
         real = torch.cat([real, torch.ones(len(real), 1, dtype=torch.bool)], dim=1)  # (B, S + 1)
         hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :])[:, -1]
 
 
-def greedy_batch(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
-                 stop_ids: int | Sequence[int] | None = None, batch_size: int = 16, pad_id: int = 0) -> list[list[int]]:
-    """The greedy continuation of each prompt (a list of token ids), as ``model.generate(prompt,
-    max_new_tokens, temperature=0, stop_ids=stop_ids)`` gives it one by one (the same up to float
-    rounding): at most `max_new_tokens` ids, ending with a stop id if one was generated.
-
-    Prompts are sorted by length and read `batch_size` at a time, so that little padding is needed;
-    the answers come back in the order of `prompts`. In eval mode (dropout off) for the call."""
+def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                        stop_ids: int | Sequence[int] | None = None, allowed_ids: Sequence[int] | None = None,
+                        batch_size: int = 16, pad_id: int = 0) -> list[tuple[list[int], list[float]]]:
+    """:func:`greedy_batch`'s continuations, each with the log-probability of every token under the
+    model (``log_softmax`` of its logits, before `allowed_ids` narrows the choice): the numbers a
+    teacher-forced pass over prompt and reply would give, read off during generation instead."""
     check_positive_int("max_new_tokens", max_new_tokens)
     check_positive_int("batch_size", batch_size)
     _check_prompts(model, prompts, max_new_tokens)
-    stops = check_stop_ids(stop_ids, model.transformer_config.vocab_size)
+    vocab = model.transformer_config.vocab_size
+    stops = check_stop_ids(stop_ids, vocab)
+    if allowed_ids is not None:
+        allow_only(torch.zeros(1, vocab), allowed_ids)  # an empty list or an id outside the vocabulary: refused now
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[list[int]] = [[] for _ in prompts]
+    out: list[tuple[list[int], list[float]]] = [([], []) for _ in prompts]
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             ids, real = _left_padded([list(prompts[i]) for i in rows], pad_id)
-            for i, tokens in zip(rows, collect_tokens(_greedy_steps(model, ids, real), len(rows), max_new_tokens, stops)):
-                out[i] = tokens
+            step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
+
+            def tokens_only(steps: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
+                for token, logprob in steps:
+                    step_logprobs.append(logprob)
+                    yield token
+
+            steps = _greedy_steps(model, ids, real, allowed_ids)
+            for row, (i, tokens) in enumerate(zip(rows, collect_tokens(tokens_only(steps), len(rows), max_new_tokens,
+                                                                      stops))):
+                out[i] = (tokens, [step_logprobs[k][row].item() for k in range(len(tokens))])
     finally:
         model.train(was_training)
     return out
+
+
+def greedy_batch(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                 stop_ids: int | Sequence[int] | None = None, allowed_ids: Sequence[int] | None = None,
+                 batch_size: int = 16, pad_id: int = 0) -> list[list[int]]:
+    """The greedy continuation of each prompt (a list of token ids), as ``model.generate(prompt,
+    max_new_tokens, temperature=0, stop_ids=stop_ids, allowed_ids=allowed_ids)`` gives it one by one
+    (the same up to float rounding): at most `max_new_tokens` ids, ending with a stop id if one was
+    generated; `allowed_ids` restricts every choice to those ids (a format constraint).
+
+    Prompts are sorted by length and read `batch_size` at a time, so that little padding is needed;
+    the answers come back in the order of `prompts`. In eval mode (dropout off) for the call."""
+    return [tokens for tokens, _ in greedy_batch_scored(model, prompts, max_new_tokens, stop_ids=stop_ids,
+                                                        allowed_ids=allowed_ids, batch_size=batch_size, pad_id=pad_id)]
 
 
 def chat_batch(conversations: Sequence[Sequence[Mapping[str, str]]], *, model: DecoderLM, tokenizer: Any,

@@ -12,7 +12,7 @@ every public function here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from lmcourse._checks import check_positive_int
 
 __all__ = ["bootstrap_bpc", "paired_bootstrap", "rate_interval", "paired_rate_difference", "mean_interval",
-           "paired_mean_difference"]
+           "paired_mean_difference", "statistic_interval"]
 
 
 def _units(nll: Sequence[float] | np.ndarray, num_chars: Sequence[int] | np.ndarray, resamples: int,
@@ -175,3 +175,29 @@ def paired_mean_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] |
     if first.shape != second.shape:
         raise ValueError(f"a and b must score the same examples, got {first.size} and {second.size}")
     return _ratio_interval(first - second, np.ones_like(first), resamples, confidence, seed)
+
+
+def statistic_interval(statistic: Callable[..., float], *samples: Sequence[float] | np.ndarray, resamples: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Any score computed from paired per-example arrays (F1 from labels and predictions), with a
+    percentile bootstrap interval over the examples from ``scipy.stats.bootstrap``: (score, low, high).
+    For a score that is not a mean of per-example numbers, such as F1 or a corpus-level ratio.
+
+    >>> from lmcourse.metrics import f1_score
+    >>> statistic_interval(f1_score, [1, 1, 0, 0], [1, 0, 1, 0])[0]
+    0.5
+    """
+    from scipy.stats import bootstrap
+
+    check_positive_int("resamples", resamples)
+    arrays = [np.asarray(s) for s in samples]
+    if not arrays or any(a.ndim != 1 or a.size == 0 for a in arrays) or len({a.size for a in arrays}) > 1:
+        raise ValueError(f"samples must be one or more non-empty 1-D arrays of the same length (one entry per "
+                         f"example), got shapes {[a.shape for a in arrays]}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    value = float(statistic(*arrays))
+    result = bootstrap(arrays, lambda *resampled: float(statistic(*resampled)), paired=True, vectorized=False,
+                       n_resamples=resamples, confidence_level=confidence, method="percentile",
+                       random_state=np.random.default_rng(seed))
+    return value, float(result.confidence_interval.low), float(result.confidence_interval.high)

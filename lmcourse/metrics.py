@@ -24,11 +24,11 @@ import numpy as np
 
 from lmcourse._io import atomic_write_text, exclusive_lock
 from lmcourse.intervals import (bootstrap_bpc, mean_interval, paired_bootstrap, paired_mean_difference,
-                                paired_rate_difference, rate_interval)
+                                paired_rate_difference, rate_interval, statistic_interval)
 
 __all__ = [
     "entropy", "cross_entropy", "perplexity", "bits_per_token", "bits_per_char", "bootstrap_bpc", "paired_bootstrap",
-    "rate_interval", "paired_rate_difference", "mean_interval", "paired_mean_difference",
+    "rate_interval", "paired_rate_difference", "mean_interval", "paired_mean_difference", "statistic_interval",
     "accuracy", "precision", "recall", "f1_score",
     "Result", "record", "show_results", "load_results", "load_paragraph_nll", "paragraph_nll_path", "results_path", "results_table", "style_results", "chapter_order",
 ]

@@ -125,6 +125,17 @@ def test_scores_are_sacrebleus_and_a_perfect_translation_scores_100():
     perfect = corpus_scores(references, references)
     assert perfect.chrf == pytest.approx(100.0) and perfect.bleu == pytest.approx(100.0)
     assert perfect.sentence_chrf == pytest.approx([100.0] * len(references))
+    # sacrebleu's own bootstrap: an interval around the score, the same on every run, narrower for more sentences
+    for low, score, high in [(*scores.chrf_interval[:1], scores.chrf, scores.chrf_interval[1]),
+                             (*scores.bleu_interval[:1], scores.bleu, scores.bleu_interval[1])]:
+        assert low < score < high
+    assert corpus_scores(hypotheses, references) == scores
+    more = corpus_scores(hypotheses * 8, references * 8)
+    assert more.chrf == pytest.approx(scores.chrf)
+    assert more.chrf_interval[1] - more.chrf_interval[0] < scores.chrf_interval[1] - scores.chrf_interval[0]
+    assert scores.signature.startswith("chrF2|nrefs:1|bs:1000|seed:12345|") and "; BLEU|nrefs:1|bs:1000" in scores.signature
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        corpus_scores(hypotheses, references, n_bootstrap=1)
     with pytest.raises(ValueError, match="one reference per hypothesis"):
         corpus_scores(hypotheses, references[:-1])
     with pytest.raises(TypeError, match="list of str"):

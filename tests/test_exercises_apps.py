@@ -13,7 +13,8 @@ from lmcourse.exercises.apps import _bm25_collection
 from lmcourse.exercises.progress import _chapter_number
 from tests.exercise_contract import check_exercise_contract
 
-NAMES = ["apps.bm25_term_score", "apps.label_probabilities", "apps.reciprocal_rank_fusion", "apps.cheapest_threshold"]
+NAMES = ["apps.bm25_term_score", "apps.label_probabilities", "apps.reciprocal_rank_fusion", "apps.cheapest_threshold",
+         "apps.rouge_n", "apps.exchanges_kept"]
 
 
 def _oracle(name):
@@ -55,8 +56,35 @@ def _cheapest_threshold(scores, labels, false_positive, false_negative):
     return float(best_t), float(best_cost)
 
 
+def _rouge_n(prediction, reference, n):
+    def grams(words):
+        return [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    predicted, wanted = grams(prediction), grams(reference)
+    remaining, overlap = list(wanted), 0
+    for gram in predicted:  # each reference n-gram can be matched once
+        if gram in remaining:
+            remaining.remove(gram)
+            overlap += 1
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(predicted), overlap / len(wanted)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _exchanges_kept(system_tokens, exchange_tokens, question_tokens, context_tokens, reply_tokens):
+    room = context_tokens - reply_tokens - system_tokens - question_tokens
+    kept = 0
+    for size in reversed(exchange_tokens):
+        if size > room:
+            break
+        room -= size
+        kept += 1
+    return kept
+
+
 REFERENCES = {"apps.bm25_term_score": _bm25_term_score, "apps.label_probabilities": _label_probabilities,
-              "apps.reciprocal_rank_fusion": _reciprocal_rank_fusion, "apps.cheapest_threshold": _cheapest_threshold}
+              "apps.reciprocal_rank_fusion": _reciprocal_rank_fusion, "apps.cheapest_threshold": _cheapest_threshold,
+              "apps.rouge_n": _rouge_n, "apps.exchanges_kept": _exchanges_kept}
 
 
 def test_bm25_oracle_reads_a_real_collection_and_equals_the_formula():
@@ -81,6 +109,16 @@ def test_fusion_and_threshold_by_hand():
     assert [p for p, _ in fused] == ["a", "c", "b", "d"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
     assert _oracle("apps.cheapest_threshold")([0.1, 0.4, 0.6, 0.9], [0, 1, 0, 1], 10, 1) == (0.9, 1.0)
+
+
+def test_rouge_and_memory_by_hand():
+    cat, swapped = "the cat sat on the mat".split(), "the mat sat on the cat".split()
+    assert _oracle("apps.rouge_n")("the cat lay on the mat".split(), cat, 1) == pytest.approx(5 / 6)  # exercise 7
+    assert _oracle("apps.rouge_n")("the cat lay on the mat".split(), cat, 2) == pytest.approx(0.6)
+    assert _oracle("apps.rouge_n")(swapped, cat, 1) == pytest.approx(1.0)
+    assert _oracle("apps.rouge_n")(swapped, cat, 2) == pytest.approx(0.8)
+    # exercise 8: 1000 tokens, 200 for the reply, a 50-token system prompt, exchanges of 150, a 40-token question
+    assert _oracle("apps.exchanges_kept")(50, [150] * 6, 40, 1000, 200) == 4
 
 
 def test_chapter_label():

@@ -264,3 +264,27 @@ def test_mean_interval_and_paired_mean_difference():
         mean_interval([1.0, float("nan")])
     with pytest.raises(ValueError, match="same examples"):
         paired_mean_difference([1.0, 0.5], [1.0])
+
+
+def test_statistic_interval_bootstraps_a_score_that_is_not_a_mean():
+    from lmcourse.metrics import f1_score, mean_interval, statistic_interval
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    predicted = np.where(rng.random(200) < 0.8, y, 1 - y)  # 80% right
+    value, low, high = statistic_interval(f1_score, y, predicted)
+    assert value == f1_score(y, predicted) and low < value < high and 0.05 < high - low < 0.25
+    assert statistic_interval(f1_score, y, predicted) == (value, low, high)  # the same seed, the same interval
+    _, low4, high4 = statistic_interval(f1_score, np.tile(y, 4), np.tile(predicted, 4))
+    assert high4 - low4 < 0.7 * (high - low)  # four times the examples: about half the width
+    perfect = statistic_interval(f1_score, y, y)
+    assert perfect == (1.0, 1.0, 1.0)
+    # for a plain mean it agrees with mean_interval's bootstrap to within resampling noise
+    scores = rng.random(300)
+    _, low_m, high_m = statistic_interval(np.mean, scores)
+    _, low_b, high_b = mean_interval(scores)
+    assert abs(low_m - low_b) < 0.01 and abs(high_m - high_b) < 0.01
+    with pytest.raises(ValueError, match="same length"):
+        statistic_interval(f1_score, y, predicted[:-1])
+    with pytest.raises(ValueError, match="same length"):
+        statistic_interval(f1_score)

@@ -211,22 +211,40 @@ def first_line(reply: str) -> str:
 
 
 class Scores(NamedTuple):
-    """Corpus chrF and BLEU (0 to 100), and the chrF of each sentence on its own."""
+    """Corpus chrF and BLEU (0 to 100), the chrF of each sentence on its own, sacrebleu's 95% bootstrap
+    interval of each corpus score, and the signatures that say how they were computed."""
 
     chrf: float
     bleu: float
     sentence_chrf: list[float]
+    chrf_interval: tuple[float, float]
+    bleu_interval: tuple[float, float]
+    signature: str  # sacrebleu's signatures of both metrics, e.g. "chrF2|nrefs:1|bs:1000|seed:12345|..."
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> Scores:
-    """sacrebleu's corpus chrF and BLEU of `hypotheses` against one reference each, and each
-    sentence's chrF (a corpus score is not the mean of sentence scores: it pools the n-gram counts).
+def _with_interval(metric: Any, hypotheses: list[str], references: list[str], n_bootstrap: int
+                   ) -> tuple[float, tuple[float, float], str]:
+    """A sacrebleu metric's corpus score, its 95% interval from sacrebleu's own bootstrap over sentences
+    (the resamples' mean plus or minus half the width of their central 95%, as sacrebleu prints it) and
+    the metric's signature."""
+    score = metric.corpus_score(hypotheses, [references], n_bootstrap=n_bootstrap)
+    mean, half = score._mean, score._ci  # sacrebleu keeps the bootstrap's mean and half-width here
+    return score.score, (mean - half, mean + half), f"{score.name}|{metric.get_signature()}"
+
+
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], n_bootstrap: int = 1000) -> Scores:
+    """sacrebleu's corpus chrF and BLEU of `hypotheses` against one reference each, with 95% intervals
+    from `n_bootstrap` resamples of the sentences (sacrebleu's seed, 12345: the same numbers every run),
+    and each sentence's chrF (a corpus score is not the mean of sentence scores: it pools the n-gram counts).
 
     >>> scores = corpus_scores(["Le chat dort.", "Un chien."], ["Le chat dort.", "Le chien court."])
     >>> round(scores.chrf, 1), round(scores.bleu, 1), [round(s, 1) for s in scores.sentence_chrf]
     (61.2, 66.3, [100.0, 26.7])
+    >>> scores.signature.split("|")[:4]
+    ['chrF2', 'nrefs:1', 'bs:1000', 'seed:12345']
     """
     import sacrebleu
+    from sacrebleu.metrics import BLEU, CHRF
 
     for name, texts in (("hypotheses", hypotheses), ("references", references)):
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
@@ -234,6 +252,10 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> Score
     if len(hypotheses) != len(references) or not hypotheses:
         raise ValueError(f"need one reference per hypothesis, got {len(hypotheses)} hypotheses and "
                          f"{len(references)} references")
-    return Scores(sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score,
-                  sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
-                  [sacrebleu.sentence_chrf(h, [r]).score for h, r in zip(hypotheses, references)])
+    if not isinstance(n_bootstrap, int) or n_bootstrap < 2:
+        raise ValueError(f"n_bootstrap must be an int >= 2 (resamples for the interval), got {n_bootstrap!r}")
+    hyps, refs = list(hypotheses), list(references)
+    chrf, chrf_interval, chrf_signature = _with_interval(CHRF(), hyps, refs, n_bootstrap)
+    bleu, bleu_interval, bleu_signature = _with_interval(BLEU(), hyps, refs, n_bootstrap)
+    return Scores(chrf, bleu, [sacrebleu.sentence_chrf(h, [r]).score for h, r in zip(hyps, refs)],
+                  chrf_interval, bleu_interval, f"{chrf_signature}; {bleu_signature}")

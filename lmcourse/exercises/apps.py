@@ -16,10 +16,12 @@ probabilities are :func:`lmcourse.apps.prompting.label_distribution`, the fusion
 from __future__ import annotations
 
 import math
+from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 
-from lmcourse.apps import prompting, retrieval, spam
+from lmcourse.apps import chatbot, prompting, retrieval, spam
 from lmcourse.exercises.core import Case, Exercise, register
 
 # --- apps.bm25_term_score --------------------------------------------------------------------
@@ -223,4 +225,144 @@ register(Exercise(
                    "keeps the lowest threshold on ties": lambda *a: _threshold_wrong(*a, lowest=True),
                    "never considers flagging nothing": lambda *a: _threshold_wrong(*a, with_inf=False),
                    "ignores the costs (counts errors)": lambda s, y, fp, fn: _threshold_wrong(s, y, 1, 1)},
+))
+
+# --- apps.rouge_n (Chapter 9b) ---------------------------------------------------------------
+
+
+class _Words:
+    """rouge-score's tokenizer interface for words already split: the text is split on spaces."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+
+def _rouge_oracle(prediction, reference, n):
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer([f"rouge{n}"], tokenizer=_Words())
+    return scorer.score(" ".join(reference), " ".join(prediction))[f"rouge{n}"].fmeasure
+
+
+def _ngrams(words, n):
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def _rouge_wrong(prediction, reference, n, *, clip=True, distinct=False, kind="f1"):
+    pred, ref = _ngrams(prediction, n), _ngrams(reference, n)
+    if distinct:
+        pred, ref = sorted(set(pred)), sorted(set(ref))
+    if not pred or not ref:
+        return 0.0
+    overlap = sum((Counter(pred) & Counter(ref)).values()) if clip else sum(gram in ref for gram in pred)
+    precision, recall = overlap / len(pred), overlap / len(ref)
+    if kind == "precision":
+        return precision
+    if kind == "recall":
+        return recall
+    if kind == "mean":
+        return (precision + recall) / 2
+    return 0.0 if overlap == 0 else 2 * precision * recall / (precision + recall)
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_ROUGE_CASES = [
+    Case((_words("the cat lay on the mat"), _words("the cat sat on the mat"), 1), label="exercise 7 (a): one word changed"),
+    Case((_words("the mat sat on the cat"), _words("the cat sat on the mat"), 2), label="the same words, swapped"),
+    Case((_words("the cat"), _words("the cat sat on the mat"), 1), label="a short summary: precision 1, recall low"),
+    Case((_words("the the the the"), _words("the cat sat on the mat"), 1),
+         label="a word repeated more often than in the reference (clipped counts)"),
+    Case((_words("a b a b"), _words("a b a b a b"), 2), label="repeated bigrams"),
+    Case((_words("the cat"), _words("the cat sat on the mat"), 3), label="trigrams of a summary shorter than 3 words"),
+]
+
+register(Exercise(
+    name="apps.rouge_n",
+    cases=_ROUGE_CASES,
+    oracle=_rouge_oracle,
+    hint="List the n-grams of both word lists (tuples of n consecutive words; a list shorter than n has none). "
+         "Count them with collections.Counter; the overlap is the sum over n-grams of the smaller of the two "
+         "counts (a summary that repeats 'the' four times gets credit for as many as the reference holds). "
+         "Precision = overlap / predicted n-grams, recall = overlap / reference n-grams, and F1 their harmonic "
+         "mean; return 0.0 when the overlap is 0.",
+    nudge="overlap = sum((Counter(pred_ngrams) & Counter(ref_ngrams)).values()); F1 = 2PR / (P + R).",
+    wrong_answers={"counts every predicted n-gram found in the reference (no clipping)":
+                   lambda p, r, n: _rouge_wrong(p, r, n, clip=False),
+                   "compares sets of n-grams (ignores repeats)": lambda p, r, n: _rouge_wrong(p, r, n, distinct=True),
+                   "returns the recall (ROUGE's original definition)":
+                   lambda p, r, n: _rouge_wrong(p, r, n, kind="recall"),
+                   "returns the precision": lambda p, r, n: _rouge_wrong(p, r, n, kind="precision"),
+                   "averages precision and recall": lambda p, r, n: _rouge_wrong(p, r, n, kind="mean")},
+))
+
+# --- apps.exchanges_kept (Chapter 9b) --------------------------------------------------------
+
+
+class _CharTokens:
+    """A tokenizer for counting: every character is one token and the chat template adds nothing, so a
+    message of n characters costs n tokens."""
+
+    eos_id = 0
+
+    def apply_chat_template(self, messages, add_generation_prompt=False):
+        return "".join(m["content"] for m in messages)
+
+    def encode(self, text):
+        return [1] * len(text)
+
+
+def _kept_oracle(system_tokens, exchange_tokens, question_tokens, context_tokens, reply_tokens):
+    """:class:`lmcourse.apps.chatbot.ChatSession`'s own rule, run on messages of the given sizes."""
+    model = SimpleNamespace(transformer_config=SimpleNamespace(context_length=context_tokens))
+    session = chatbot.ChatSession(model, _CharTokens(), system="s" * system_tokens, context_tokens=context_tokens,
+                                  max_reply_tokens=reply_tokens)
+    for size in exchange_tokens:  # the question and the answer of each exchange, together `size` tokens
+        session.history += [{"role": "user", "content": "u" * (size - size // 2)},
+                            {"role": "assistant", "content": "a" * (size // 2)}]
+    session._make_room({"role": "user", "content": "q" * question_tokens})
+    return len(session.history) // 2
+
+
+def _kept_wrong(system, exchanges, question, context, reply, *, keep_reply=True, newest_first=True, greedy=False):
+    budget = context - (reply if keep_reply else 0) - system - question
+    if greedy:  # keeps every exchange that still fits, skipping a long one in the middle
+        kept = 0
+        for size in reversed(exchanges):
+            if size <= budget:
+                budget, kept = budget - size, kept + 1
+        return kept
+    order = list(reversed(exchanges)) if newest_first else list(exchanges)
+    kept = 0
+    for size in order:
+        if size > budget:
+            break
+        budget, kept = budget - size, kept + 1
+    return kept
+
+
+_KEPT_CASES = [
+    Case((50, [150, 150, 150, 150], 40, 1000, 200), label="exercise 8: four exchanges of 150"),
+    Case((20, [30, 40, 50], 10, 1000, 100), label="everything fits"),
+    Case((20, [100, 30, 20], 10, 200, 50), label="the oldest, longest exchange goes"),
+    Case((20, [30, 300, 30], 10, 400, 50), label="a long exchange in the middle: it and all older ones go"),
+    Case((100, [10, 10], 50, 200, 50), label="only the system prompt and the question fit"),
+    Case((1, [50, 20, 40], 9, 150, 30), label="a budget met exactly"),
+]
+
+register(Exercise(
+    name="apps.exchanges_kept",
+    cases=_KEPT_CASES,
+    oracle=_kept_oracle,
+    hint="The reply needs its own room: the budget for the prompt is context_tokens - reply_tokens, and the "
+         "system prompt and the new question always stay. Then keep exchanges from the newest backwards while "
+         "they fit; the first one that does not fit is dropped together with everything older (a conversation "
+         "with a hole in the middle would read as a different conversation). Return how many are kept.",
+    nudge="room = context - reply - system - question; walk the exchanges from the newest, stop at the first "
+          "that does not fit.",
+    wrong_answers={"forgets to leave room for the reply": lambda *a: _kept_wrong(*a, keep_reply=False),
+                   "drops the newest exchanges first": lambda *a: _kept_wrong(*a, newest_first=False),
+                   "skips a long exchange and keeps older ones": lambda *a: _kept_wrong(*a, greedy=True)},
 ))

@@ -60,6 +60,25 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
     return ids, real
 
 
+def _batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices of the prompts in batches, shortest first: a batch closes at `batch_size` prompts or when
+    the next prompt would make the padding more than `max_padding` of the real tokens (reading a long
+    prompt's padding for every short one would cost more than batching saves).
+
+    >>> _batches([5, 100, 6, 5, 110], batch_size=8)
+    [[0, 3, 2], [1, 4]]
+    """
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        batch = batches[-1] if batches else []
+        real = sum(lengths[j] for j in batch) + lengths[i]
+        if batch and len(batch) < batch_size and (len(batch) + 1) * lengths[i] <= (1 + max_padding) * real:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 @torch.no_grad()
 def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allowed_ids: Sequence[int] | None
                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -68,13 +87,14 @@ def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allow
     cache = model.new_cache()
     # a real query reads real keys only; a padding query reads the padding before it (never an empty row)
     mask = (real[:, None, :] | ~real[:, :, None])[:, None]  # (B, 1, T, T), combined with the causal mask
-    hidden = model.hidden_states(ids, cache=cache, mask=mask)[:, -1]  # (B, C): each row's last, real, token
+    padded = not bool(real.all())  # no padding (one prompt, or prompts of one length): no mask, the fast path
+    hidden = model.hidden_states(ids, cache=cache, mask=mask if padded else None)[:, -1]  # (B, C): each row's last
     while True:
         logits = model.decoder(hidden)  # (B, C) @ (C, V) -> (B, V)
         token = (logits if allowed_ids is None else allow_only(logits, allowed_ids)).argmax(dim=-1)  # (B,)
         yield token, torch.log_softmax(logits.double(), dim=-1).gather(1, token[:, None])[:, 0]
         real = torch.cat([real, torch.ones(len(real), 1, dtype=torch.bool)], dim=1)  # (B, S + 1)
-        hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :])[:, -1]
+        hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :] if padded else None)[:, -1]
 
 
 def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
@@ -90,13 +110,11 @@ def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_
     stops = check_stop_ids(stop_ids, vocab)
     if allowed_ids is not None:
         allow_only(torch.zeros(1, vocab), allowed_ids)  # an empty list or an id outside the vocabulary: refused now
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[tuple[list[int], list[float]]] = [([], []) for _ in prompts]
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+        for rows in _batches([len(p) for p in prompts], batch_size):
             ids, real = _left_padded([list(prompts[i]) for i in rows], pad_id)
             step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
 
@@ -122,8 +140,8 @@ def greedy_batch(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tok
     (the same up to float rounding): at most `max_new_tokens` ids, ending with a stop id if one was
     generated; `allowed_ids` restricts every choice to those ids (a format constraint).
 
-    Prompts are sorted by length and read `batch_size` at a time, so that little padding is needed;
-    the answers come back in the order of `prompts`. In eval mode (dropout off) for the call."""
+    Prompts are sorted by length and read up to `batch_size` at a time, in batches of similar lengths so
+    that little padding is needed; the answers come back in the order of `prompts`. In eval mode (dropout off) for the call."""
     return [tokens for tokens, _ in greedy_batch_scored(model, prompts, max_new_tokens, stop_ids=stop_ids,
                                                         allowed_ids=allowed_ids, batch_size=batch_size, pad_id=pad_id)]
 

@@ -65,6 +65,7 @@ execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
 	  LMCOURSE_PROGRESS=off $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
 	done
+	$(BIN)/python -m lmcourse.runtimes chapters/[0-9]*.ipynb  # each chapter's run time, under its title
 
 student: $(STAMP)
 	$(BIN)/python -m lmcourse.exercises student chapters student

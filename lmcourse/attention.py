@@ -202,6 +202,16 @@ class KVCache:
         twin.keys, twin.values = self.keys, self.values
         return twin
 
+    def repeat(self, batch_size: int) -> KVCache:
+        """A cache of one sequence ``(1, Hkv, S, D)`` shared by `batch_size` sequences that continue it
+        differently (a common prompt, then each row its own text): a view, no copy until appended to."""
+        if self.keys is None or self.keys.shape[0] != 1:
+            raise ValueError(f"repeat needs a cache of one sequence, got {self!r} with batch "
+                             f"{None if self.keys is None else self.keys.shape[0]}")
+        twin = KVCache()
+        twin.keys, twin.values = (t.expand(batch_size, -1, -1, -1) for t in (self.keys, self.values))
+        return twin
+
     def _check_continues(self, k: torch.Tensor) -> None:
         if k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]:
             raise ValueError(f"new keys {tuple(k.shape)} do not continue the cached keys "

@@ -1,21 +1,27 @@
 """What each chapter notebook costs to run, read from the notebook itself: the time stamps Jupyter
 records in every executed cell (``metadata.execution``) and the comment on its ``FULL_RUN`` switch.
 
-The book's cost page (``chapters/costs.ipynb``) tabulates them, and ``chapters/conftest.py`` runs the
-longest notebooks first with :func:`last_run_seconds`. The times are those of the run whose outputs
-are committed: one CPU thread on the machine that executed the notebook last.
+The book's cost page (``chapters/costs.ipynb``) tabulates them, ``chapters/conftest.py`` runs the
+longest notebooks first with :func:`last_run_seconds`, and each chapter states its own run time under
+its title, a line that :func:`stamp_run_time` writes from the same time stamps (``python -m
+lmcourse.runtimes chapters/*.ipynb`` after executing notebooks; a test checks that every line agrees
+with its notebook). The times are those of the run whose outputs are committed: one CPU thread on the
+machine that executed the notebook last.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from lmcourse.exercises.notebooks import cell_source, read_notebook
 
-__all__ = ["last_run_seconds", "full_run_switch", "NotebookCost", "notebook_cost", "chapter_costs"]
+__all__ = ["last_run_seconds", "full_run_switch", "NotebookCost", "notebook_cost", "chapter_costs", "run_time_line",
+           "stated_run_time", "stamp_run_time"]
 
 _SWITCH = re.compile(r"^FULL_RUN\s*=\s*False\s*#\s*(.+)$", re.MULTILINE)
 
@@ -84,3 +90,68 @@ def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[
     if not paths:
         raise FileNotFoundError(f"no notebook matching {pattern!r} in {directory}")
     return [notebook_cost(p) for p in paths]
+
+
+_RUN_TIME = re.compile(r"^\*Run time: .*\*$", re.MULTILINE)
+
+
+def run_time_line(seconds: float) -> str:
+    """The sentence a chapter states under its title, e.g. ``*Run time: about 7 minutes ...*``.
+
+    >>> run_time_line(400)
+    '*Run time: about 7 minutes on one CPU thread, as last executed (every chapter: {doc}`costs`).*'
+    """
+    minutes = round(seconds / 60)
+    amount = "under a minute" if seconds < 60 else f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"*Run time: {amount} on one CPU thread, as last executed (every chapter: {{doc}}`costs`).*"
+
+
+def _title_cell(cells: list[dict], path: str | Path) -> dict:
+    for cell in cells:
+        if cell.get("cell_type") == "markdown" and any(line.startswith("# ") for line in cell_source(cell).splitlines()):
+            return cell
+    raise ValueError(f"{path} has no markdown cell with a '# ' title to put its run time under")
+
+
+def stated_run_time(path: str | Path) -> str | None:
+    """The run-time line under the notebook's title, or None if it states none."""
+    match = _RUN_TIME.search(cell_source(_title_cell(_cells(path), path)))
+    return match.group(0) if match else None
+
+
+def stamp_run_time(path: str | Path) -> bool:
+    """Write (or rewrite) the run-time line under the notebook's title from its last recorded run;
+    True if the file changed. A notebook that records no run is refused."""
+    import nbformat
+
+    notebook = nbformat.read(Path(path), as_version=4)
+    seconds = _run_seconds(notebook.cells)
+    if not seconds:
+        raise ValueError(f"{path} records no run (no cell time stamps): execute it before stamping its run time")
+    cell = _title_cell(notebook.cells, path)
+    line, text = run_time_line(seconds), cell.source
+    if _RUN_TIME.search(text):
+        new = _RUN_TIME.sub(lambda _: line, text, count=1)
+    else:
+        lines = text.split("\n")
+        title = next(i for i, row in enumerate(lines) if row.startswith("# "))
+        new = "\n".join(lines[:title + 1] + ["", line] + lines[title + 1:])
+    if new == text:
+        return False
+    cell.source = new
+    nbformat.write(notebook, Path(path))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lmcourse.runtimes NOTEBOOK...``: stamp each notebook's run time under its title."""
+    parser = argparse.ArgumentParser(prog="python -m lmcourse.runtimes", description=main.__doc__)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    for path in parser.parse_args(argv).notebooks:
+        if stamp_run_time(path):
+            print(f"{path}: {stated_run_time(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

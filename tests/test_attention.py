@@ -501,3 +501,19 @@ def test_a_copied_cache_continues_apart_from_the_original():
     cache.append(torch.full((1, 2, 1, 4), 2.0), torch.full((1, 2, 1, 4), 2.0))
     assert (len(cache), len(twin)) == (4, 5)
     assert cache.keys[0, 0, :, 0].tolist() == [0, 0, 0, 2] and twin.keys[0, 0, :, 0].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_a_repeated_cache_lets_each_row_continue_the_shared_prefix_its_own_way():
+    from lmcourse.attention import KVCache
+    cache = KVCache()
+    cache.append(torch.arange(24.0).view(1, 2, 3, 4), -torch.arange(24.0).view(1, 2, 3, 4))
+    rows = cache.repeat(3)
+    rows.append(torch.arange(3.0).view(3, 1, 1, 1).expand(3, 2, 1, 4), torch.zeros(3, 2, 1, 4))
+    assert rows.keys.shape == (3, 2, 4, 4) and len(cache) == 3  # the shared cache is untouched
+    for row in range(3):
+        assert torch.equal(rows.keys[row, :, :3], cache.keys[0]) and torch.equal(rows.values[row, :, :3], cache.values[0])
+        assert (rows.keys[row, :, 3] == row).all()
+    with pytest.raises(ValueError, match="one sequence"):
+        rows.repeat(2)
+    with pytest.raises(ValueError, match="one sequence"):
+        KVCache().repeat(2)

@@ -252,11 +252,12 @@ class _Template(_Chars):
         return "You answer briefly. " + super().apply_chat_template(messages, add_generation_prompt)
 
 
-@pytest.mark.parametrize("reuse_prefix", [True, False])
-def test_logprobs_of_many_conversations_equal_one_at_a_time(reuse_prefix):
+@pytest.mark.parametrize("reuse_prefix,batch_size", [(True, 16), (False, 16), (True, 1), (True, 3)])
+def test_logprobs_of_many_conversations_equal_one_at_a_time(reuse_prefix, batch_size):
+    """Rows of different lengths padded on the right: each read at its own last token."""
     model, tokenizer = _model().eval(), _Template()
     conversations = [[{"role": "user", "content": text}] for text in ("good film", "good grief", "g", "bad")]
-    many = next_token_logprobs_many(model, tokenizer, conversations, reuse_prefix=reuse_prefix)
+    many = next_token_logprobs_many(model, tokenizer, conversations, reuse_prefix=reuse_prefix, batch_size=batch_size)
     one_by_one = torch.stack([next_token_logprobs(model, tokenizer, c) for c in conversations])
     assert many.shape == (4, V)
     torch.testing.assert_close(many, one_by_one, atol=1e-5, rtol=0)

@@ -18,6 +18,7 @@ def _cell(kind, source, start=None, end=None):
 
 
 def _write(path, cells):
+    cells = [dict(cell, id=f"cell-{i}") for i, cell in enumerate(cells)]
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     return path
 
@@ -59,3 +60,36 @@ def test_chapter_costs_in_file_order_and_clear_errors(notebook, tmp_path):
         chapter_costs(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no notebook at"):
         last_run_seconds(tmp_path / "missing.ipynb")
+
+
+def test_the_run_time_is_stamped_under_the_title_and_restamped_in_place(notebook, tmp_path):
+    from lmcourse.runtimes import run_time_line, stamp_run_time, stated_run_time
+
+    assert stated_run_time(notebook) is None
+    assert stamp_run_time(notebook) is True
+    assert stated_run_time(notebook) == run_time_line(72.5) == (
+        "*Run time: about 1 minute on one CPU thread, as last executed (every chapter: {doc}`costs`).*")
+    first = json.loads(notebook.read_text())["cells"][0]
+    assert "".join(first["source"]).startswith("(demo)=\n# 3. A demo chapter\n\n*Run time: about 1 minute")
+    assert "".join(first["source"]).endswith("\n\nText.")
+    assert stamp_run_time(notebook) is False  # nothing to change
+    data = json.loads(notebook.read_text())
+    data["cells"][2]["metadata"]["execution"]["shell.execute_reply"] = "2026-01-01T00:05:13Z"  # a slower run
+    notebook.write_text(json.dumps(data))
+    assert stamp_run_time(notebook) is True and "about 5 minutes" in stated_run_time(notebook)
+    assert "".join(json.loads(notebook.read_text())["cells"][0]["source"]).count("*Run time:") == 1
+    assert run_time_line(12).startswith("*Run time: under a minute")
+    with pytest.raises(ValueError, match="records no run"):
+        stamp_run_time(_write(tmp_path / "x.ipynb", [_cell("markdown", "# X"), _cell("code", "x = 1")]))
+
+
+def test_every_chapter_states_the_run_time_of_its_committed_outputs():
+    """Re-executing a chapter changes its time stamps: run `python -m lmcourse.runtimes chapters/*.ipynb`."""
+    from pathlib import Path
+
+    from lmcourse.runtimes import run_time_line, stated_run_time
+
+    chapters = sorted(Path(__file__).resolve().parents[1].glob("chapters/[0-9]*.ipynb"))
+    assert len(chapters) >= 11
+    stale = {p.name: stated_run_time(p) for p in chapters if stated_run_time(p) != run_time_line(last_run_seconds(p))}
+    assert not stale, f"run-time lines out of date (restamp them): {stale}"

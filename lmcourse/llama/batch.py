@@ -29,7 +29,7 @@ from lmcourse.gpt import Completion
 from lmcourse.llama.chat import prompt_ids, reply_completion
 from lmcourse.transformer import DecoderLM
 
-__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch"]
+__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch", "similar_length_batches"]
 
 
 def _check_prompts(model: Any, prompts: Any, max_new_tokens: int) -> None:
@@ -60,12 +60,12 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
     return ids, real
 
 
-def _batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
+def similar_length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
     """Indices of the prompts in batches, shortest first: a batch closes at `batch_size` prompts or when
     the next prompt would make the padding more than `max_padding` of the real tokens (reading a long
     prompt's padding for every short one would cost more than batching saves).
 
-    >>> _batches([5, 100, 6, 5, 110], batch_size=8)
+    >>> similar_length_batches([5, 100, 6, 5, 110], batch_size=8)
     [[0, 3, 2], [1, 4]]
     """
     batches: list[list[int]] = []
@@ -114,7 +114,7 @@ def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_
     was_training = model.training
     model.eval()
     try:
-        for rows in _batches([len(p) for p in prompts], batch_size):
+        for rows in similar_length_batches([len(p) for p in prompts], batch_size):
             ids, real = _left_padded([list(prompts[i]) for i in rows], pad_id)
             step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
 

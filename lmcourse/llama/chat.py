@@ -68,26 +68,39 @@ def next_token_logprobs(model: Any, tokenizer: Any, messages: Sequence[Mapping[s
 
 
 def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Mapping[str, str]]],
-                             reuse_prefix: bool = True) -> torch.Tensor:
-    """:func:`next_token_logprobs` for each conversation, ``(N, V)``.
+                             reuse_prefix: bool = True, batch_size: int = 16) -> torch.Tensor:
+    """:func:`next_token_logprobs` for each conversation, ``(N, V)``, read `batch_size` at a time.
 
     With `reuse_prefix`, the tokens that every rendered conversation starts with are read once
     and their KV cache is shared: each conversation then reads only its own remaining tokens.
     A causal model's state after the shared tokens does not depend on what follows them, so the
     result is the same (up to float rounding) as reading each conversation whole, which is what
-    ``reuse_prefix=False`` does. `model` must accept ``cache=`` as :class:`lmcourse.llama.Llama`.
+    ``reuse_prefix=False`` does. The remaining tokens are padded on the right into batches of similar
+    lengths: a causal model's real tokens never read the padding after them, and each row's logits are
+    taken at its own last token. `model` must have ``hidden_states`` (with ``cache=``) and ``decoder``,
+    as :class:`lmcourse.llama.Llama`.
     """
+    from lmcourse.llama.batch import similar_length_batches
+
     if isinstance(conversations, Mapping) or not conversations:
         raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
     ids = [prompt_ids(tokenizer, c) for c in conversations]
     shared = _common_prefix_length(ids) if reuse_prefix else 0
     shared = min(shared, min(map(len, ids)) - 1)  # every conversation keeps one token of its own to read
+    logits = [torch.empty(0)] * len(ids)
     with torch.no_grad():
         cache = model.new_cache()
         if shared > 0:
-            model(torch.tensor([ids[0][:shared]]), cache=cache)  # fills the cache with the shared tokens
-        rows = [model(torch.tensor([row[shared:]]), cache=[layer.copy() for layer in cache])[0, -1] for row in ids]
-    return torch.log_softmax(torch.stack(rows).double(), dim=-1)  # (N, V)
+            model.hidden_states(torch.tensor([ids[0][:shared]]), cache=cache)  # fills the cache with the shared tokens
+        for batch in similar_length_batches([len(row) - shared for row in ids], batch_size):
+            rows = [ids[i][shared:] for i in batch]
+            width = max(map(len, rows))
+            padded = torch.tensor([row + [0] * (width - len(row)) for row in rows])  # (B, T), padded on the right
+            hidden = model.hidden_states(padded, cache=[layer.repeat(len(rows)) for layer in cache] if shared > 0 else None)
+            last = hidden[torch.arange(len(rows)), torch.tensor([len(row) - 1 for row in rows])]  # (B, C)
+            for i, row_logits in zip(batch, model.decoder(last)):  # (B, C) @ (C, V) -> (B, V)
+                logits[i] = row_logits
+    return torch.log_softmax(torch.stack(logits).double(), dim=-1)  # (N, V)
 
 
 def _common_prefix_length(rows: Sequence[Sequence[int]]) -> int:

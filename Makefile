@@ -61,11 +61,11 @@ test-browser: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters
 
+# Each notebook in place, with its peak memory in its metadata and (chapters) its run time under its title;
+# the results and costs pages after the chapters they read.
 execute: $(STAMP)
-	for nb in chapters/*.ipynb; do \
-	  LMCOURSE_PROGRESS=off $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
-	done
-	$(BIN)/python -m lmcourse.runtimes chapters/[0-9]*.ipynb  # each chapter's run time, under its title
+	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.runtimes execute chapters/[0-9]*.ipynb
+	LMCOURSE_PROGRESS=off $(BIN)/python -m lmcourse.runtimes execute --no-stamp chapters/results.ipynb chapters/costs.ipynb
 
 student: $(STAMP)
 	$(BIN)/python -m lmcourse.exercises student chapters student

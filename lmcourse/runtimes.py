@@ -1,11 +1,13 @@
 """What each chapter notebook costs to run, read from the notebook itself: the time stamps Jupyter
-records in every executed cell (``metadata.execution``) and the comment on its ``FULL_RUN`` switch.
+records in every executed cell (``metadata.execution``), the peak memory :func:`execute_notebook`
+records in its metadata, and the comment on its ``FULL_RUN`` switch.
 
 The book's cost page (``chapters/costs.ipynb``) tabulates them, ``chapters/conftest.py`` runs the
 longest notebooks first with :func:`last_run_seconds`, and each chapter states its own run time under
-its title, a line that :func:`stamp_run_time` writes from the same time stamps (``python -m
-lmcourse.runtimes chapters/*.ipynb`` after executing notebooks; a test checks that every line agrees
-with its notebook). The times are those of the run whose outputs are committed: one CPU thread on the
+its title, a line that :func:`stamp_run_time` writes from the same time stamps. ``python -m
+lmcourse.runtimes execute chapters/*.ipynb`` (``make execute``) runs each notebook in place and does
+both; ``python -m lmcourse.runtimes stamp ...`` only restamps; a test checks that every line agrees
+with its notebook. The numbers are those of the run whose outputs are committed: one CPU thread on the
 machine that executed the notebook last.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
+import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +24,20 @@ from pathlib import Path
 
 from lmcourse.exercises.notebooks import cell_source, read_notebook
 
-__all__ = ["last_run_seconds", "full_run_switch", "NotebookCost", "notebook_cost", "chapter_costs", "run_time_line",
-           "stated_run_time", "stamp_run_time"]
+__all__ = ["last_run_seconds", "full_run_switch", "peak_memory_mib", "NotebookCost", "notebook_cost", "chapter_costs",
+           "run_time_line", "stated_run_time", "stamp_run_time", "execute_notebook"]
 
 _SWITCH = re.compile(r"^FULL_RUN\s*=\s*False\s*#\s*(.+)$", re.MULTILINE)
 
 
 def _cells(path: str | Path) -> list[dict]:
     return read_notebook(Path(path)).get("cells", [])
+
+
+def peak_memory_mib(path: str | Path) -> float | None:
+    """The largest resident memory (MiB) of the kernel, or of any process it started, in the notebook's
+    last run by :func:`execute_notebook`; None if that run was not recorded so."""
+    return read_notebook(Path(path)).get("metadata", {}).get("lmcourse", {}).get("peak_memory_mib")
 
 
 def _cell_span(cell: dict) -> tuple[datetime, datetime] | None:
@@ -73,6 +83,7 @@ class NotebookCost:
     seconds: float  # first cell's start to last cell's end
     slowest_seconds: float  # the slowest cell
     full_run: str | None  # the FULL_RUN switch's comment, or None
+    peak_memory_mib: float | None = None  # see peak_memory_mib(); None: not recorded
 
 
 def notebook_cost(path: str | Path) -> NotebookCost:
@@ -81,7 +92,7 @@ def notebook_cost(path: str | Path) -> NotebookCost:
     heading = next((line.lstrip("# ").strip() for cell in cells if cell.get("cell_type") == "markdown"
                     for line in cell_source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
     slowest = max(((end - start).total_seconds() for start, end in filter(None, map(_cell_span, cells))), default=0.0)
-    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells))
+    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells), peak_memory_mib(path))
 
 
 def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[NotebookCost]:
@@ -143,12 +154,57 @@ def stamp_run_time(path: str | Path) -> bool:
     return True
 
 
+def _execute_here(path: Path, timeout: int) -> None:
+    """Execute the notebook in this process's kernel and write it back with its peak memory; on a
+    failing cell nothing is written, so the committed outputs stay as they were."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    # The kernel has exited and been waited for: RUSAGE_CHILDREN's maxrss is the largest resident set of
+    # any process below this one, i.e. the kernel's (or a process it started). Linux counts KiB, macOS bytes.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    notebook.metadata.setdefault("lmcourse", {})["peak_memory_mib"] = round(peak)
+    for cell in notebook.cells:  # warnings name this machine's paths; a reader's own run still shows them
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    nbformat.write(notebook, path)
+
+
+def execute_notebook(path: str | Path, timeout: int = 1800, stamp: bool = True) -> None:
+    """Run the notebook in place, record its peak memory in its metadata, drop stderr from its outputs
+    and (with `stamp`, for chapters) stamp its run time under its title. Each notebook runs below a fresh
+    Python process, so the peak is its own and not an earlier notebook's. Raises ``RuntimeError`` if a
+    cell fails (the file is then left as it was)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}")
+    command = [sys.executable, "-m", "lmcourse.runtimes", "_execute_here", str(path), "--timeout", str(timeout)]
+    if subprocess.run(command).returncode != 0:
+        raise RuntimeError(f"{path} failed to execute (the error is above); the file was not changed")
+    if stamp:
+        stamp_run_time(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lmcourse.runtimes NOTEBOOK...``: stamp each notebook's run time under its title."""
+    """``python -m lmcourse.runtimes execute NOTEBOOK...``: run each notebook in place, recording its peak
+    memory and stamping its run time (``--no-stamp`` for pages that are not chapters); ``... stamp
+    NOTEBOOK...``: only restamp the run-time lines."""
     parser = argparse.ArgumentParser(prog="python -m lmcourse.runtimes", description=main.__doc__)
+    parser.add_argument("command", choices=["execute", "stamp", "_execute_here"])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    for path in parser.parse_args(argv).notebooks:
-        if stamp_run_time(path):
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds a cell may run")
+    parser.add_argument("--no-stamp", action="store_true", help="execute without writing a run-time line")
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        if args.command == "_execute_here":  # execute_notebook's child process
+            _execute_here(path, args.timeout)
+        elif args.command == "execute":
+            execute_notebook(path, args.timeout, stamp=not args.no_stamp)
+            print(f"{path}: ran in {last_run_seconds(path):.0f} s, peak memory {peak_memory_mib(path)} MiB", flush=True)
+        elif stamp_run_time(path):
             print(f"{path}: {stated_run_time(path)}")
     return 0
 

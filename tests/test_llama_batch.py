@@ -9,6 +9,7 @@ import torch
 
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.llama import Llama, LlamaConfig, chat, chat_batch, greedy_batch
+from tests.test_llama import _Chars  # its V is this file's V (50)
 
 V = 50
 
@@ -60,21 +61,6 @@ def test_each_row_stops_at_its_own_stop_id():
     assert expected[2] == alone[2][:alone[2].index(stop) + 1]
     assert greedy_batch(model, prompts, 9, stop_ids=stop) == expected
     assert model.training is False and greedy_batch(model.train(), prompts[:2], 3) and model.training
-
-
-class _Chars:
-    """A character tokenizer with a chat template (as in test_llama.py)."""
-
-    eos_id = 0
-
-    def apply_chat_template(self, messages, add_generation_prompt=False):
-        return "".join(m["content"] for m in messages) + ("|" if add_generation_prompt else "")
-
-    def encode(self, text):
-        return [1 + ord(ch) % (V - 1) for ch in text]
-
-    def decode(self, ids):
-        return "".join(chr(96 + i % 26) for i in ids)
 
 
 def test_chat_batch_equals_chat():

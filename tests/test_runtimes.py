@@ -84,7 +84,7 @@ def test_the_run_time_is_stamped_under_the_title_and_restamped_in_place(notebook
 
 
 def test_every_chapter_states_the_run_time_of_its_committed_outputs():
-    """Re-executing a chapter changes its time stamps: run `python -m lmcourse.runtimes chapters/*.ipynb`."""
+    """Re-executing a chapter changes its time stamps: run `python -m lmcourse.runtimes stamp chapters/[0-9]*.ipynb`."""
     from pathlib import Path
 
     from lmcourse.runtimes import run_time_line, stated_run_time
@@ -93,3 +93,33 @@ def test_every_chapter_states_the_run_time_of_its_committed_outputs():
     assert len(chapters) >= 11
     stale = {p.name: stated_run_time(p) for p in chapters if stated_run_time(p) != run_time_line(last_run_seconds(p))}
     assert not stale, f"run-time lines out of date (restamp them): {stale}"
+
+
+def test_execute_records_the_peak_memory_drops_stderr_and_stamps(tmp_path):
+    """A real kernel: a notebook that holds ~400 MB must record a peak above it."""
+    from lmcourse.runtimes import execute_notebook, peak_memory_mib, stated_run_time
+
+    path = _write(tmp_path / "01_big.ipynb", [
+        _cell("markdown", "# 1. Big"),
+        _cell("code", "import sys\nimport numpy as np\nx = np.ones(50_000_000)  # 400 MB\nprint('kept')\n"
+                      "print('a warning with a path', file=sys.stderr)"),
+    ])
+    assert peak_memory_mib(path) is None
+    execute_notebook(path, timeout=120)
+    assert 400 < peak_memory_mib(path) < 4000
+    assert notebook_cost(path).peak_memory_mib == peak_memory_mib(path)
+    outputs = json.loads(path.read_text())["cells"][1]["outputs"]
+    assert ["".join(o["text"]) for o in outputs] == ["kept\n"]  # stdout kept, stderr dropped
+    assert stated_run_time(path).startswith("*Run time: under a minute")
+
+
+def test_a_failing_notebook_is_left_as_it_was(tmp_path):
+    from lmcourse.runtimes import execute_notebook
+
+    path = _write(tmp_path / "02_broken.ipynb", [_cell("markdown", "# 2. Broken"), _cell("code", "1 / 0")])
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="failed to execute.*not changed"):
+        execute_notebook(path, timeout=60)
+    assert path.read_bytes() == before
+    with pytest.raises(FileNotFoundError, match="no notebook at"):
+        execute_notebook(tmp_path / "missing.ipynb")

@@ -14,6 +14,8 @@ machine that executed the notebook last.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import re
 import resource
 import subprocess
@@ -24,8 +26,8 @@ from pathlib import Path
 
 from lmcourse.exercises.notebooks import cell_source, read_notebook
 
-__all__ = ["last_run_seconds", "full_run_switch", "peak_memory_mib", "NotebookCost", "notebook_cost", "chapter_costs",
-           "run_time_line", "stated_run_time", "stamp_run_time", "execute_notebook"]
+__all__ = ["last_run_seconds", "full_run_switch", "peak_memory_mib", "executed_on", "machine_name", "NotebookCost",
+           "notebook_cost", "chapter_costs", "run_time_line", "stated_run_time", "stamp_run_time", "execute_notebook"]
 
 _SWITCH = re.compile(r"^FULL_RUN\s*=\s*False\s*#\s*(.+)$", re.MULTILINE)
 
@@ -34,10 +36,31 @@ def _cells(path: str | Path) -> list[dict]:
     return read_notebook(Path(path)).get("cells", [])
 
 
+def _recorded(path: str | Path) -> dict:
+    """What :func:`execute_notebook` wrote into the notebook's metadata (empty if it did not run it)."""
+    return read_notebook(Path(path)).get("metadata", {}).get("lmcourse", {})
+
+
 def peak_memory_mib(path: str | Path) -> float | None:
     """The largest resident memory (MiB) of the kernel, or of any process it started, in the notebook's
     last run by :func:`execute_notebook`; None if that run was not recorded so."""
-    return read_notebook(Path(path)).get("metadata", {}).get("lmcourse", {}).get("peak_memory_mib")
+    return _recorded(path).get("peak_memory_mib")
+
+
+def executed_on(path: str | Path) -> str | None:
+    """The :func:`machine_name` of the notebook's last run by :func:`execute_notebook`, or None."""
+    return _recorded(path).get("machine")
+
+
+def machine_name() -> str:
+    """This machine's processor and its number of cores, e.g. ``"AMD EPYC, 2 cores"``: timings (and, on
+    some operations, the last digits of results) depend on it."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        name = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine() or "unknown processor"
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def _cell_span(cell: dict) -> tuple[datetime, datetime] | None:
@@ -84,6 +107,7 @@ class NotebookCost:
     slowest_seconds: float  # the slowest cell
     full_run: str | None  # the FULL_RUN switch's comment, or None
     peak_memory_mib: float | None = None  # see peak_memory_mib(); None: not recorded
+    machine: str | None = None  # see executed_on(); None: not recorded
 
 
 def notebook_cost(path: str | Path) -> NotebookCost:
@@ -92,7 +116,8 @@ def notebook_cost(path: str | Path) -> NotebookCost:
     heading = next((line.lstrip("# ").strip() for cell in cells if cell.get("cell_type") == "markdown"
                     for line in cell_source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
     slowest = max(((end - start).total_seconds() for start, end in filter(None, map(_cell_span, cells))), default=0.0)
-    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells), peak_memory_mib(path))
+    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells), peak_memory_mib(path),
+                        executed_on(path))
 
 
 def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[NotebookCost]:
@@ -166,7 +191,7 @@ def _execute_here(path: Path, timeout: int) -> None:
     # The kernel has exited and been waited for: RUSAGE_CHILDREN's maxrss is the largest resident set of
     # any process below this one, i.e. the kernel's (or a process it started). Linux counts KiB, macOS bytes.
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
-    notebook.metadata.setdefault("lmcourse", {})["peak_memory_mib"] = round(peak)
+    notebook.metadata["lmcourse"] = {"peak_memory_mib": round(peak), "machine": machine_name()}
     for cell in notebook.cells:  # warnings name this machine's paths; a reader's own run still shows them
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]

@@ -97,17 +97,19 @@ def test_every_chapter_states_the_run_time_of_its_committed_outputs():
 
 def test_execute_records_the_peak_memory_drops_stderr_and_stamps(tmp_path):
     """A real kernel: a notebook that holds ~400 MB must record a peak above it."""
-    from lmcourse.runtimes import execute_notebook, peak_memory_mib, stated_run_time
+    from lmcourse.runtimes import execute_notebook, executed_on, machine_name, peak_memory_mib, stated_run_time
 
     path = _write(tmp_path / "01_big.ipynb", [
         _cell("markdown", "# 1. Big"),
         _cell("code", "import sys\nimport numpy as np\nx = np.ones(50_000_000)  # 400 MB\nprint('kept')\n"
                       "print('a warning with a path', file=sys.stderr)"),
     ])
-    assert peak_memory_mib(path) is None
+    assert peak_memory_mib(path) is None and executed_on(path) is None
     execute_notebook(path, timeout=120)
     assert 400 < peak_memory_mib(path) < 4000
-    assert notebook_cost(path).peak_memory_mib == peak_memory_mib(path)
+    assert executed_on(path) == machine_name() and machine_name().endswith(" cores")
+    cost = notebook_cost(path)
+    assert (cost.peak_memory_mib, cost.machine) == (peak_memory_mib(path), executed_on(path))
     outputs = json.loads(path.read_text())["cells"][1]["outputs"]
     assert ["".join(o["text"]) for o in outputs] == ["kept\n"]  # stdout kept, stderr dropped
     assert stated_run_time(path).startswith("*Run time: under a minute")

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from lmcourse._checks import check_positive_int
+from lmcourse._torch import model_device
 from lmcourse.decoding import allow_only, check_stop_ids, collect_tokens
 from lmcourse.gpt import Completion
 from lmcourse.llama.chat import prompt_ids, reply_completion
@@ -93,7 +94,7 @@ def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allow
         logits = model.decoder(hidden)  # (B, C) @ (C, V) -> (B, V)
         token = (logits if allowed_ids is None else allow_only(logits, allowed_ids)).argmax(dim=-1)  # (B,)
         yield token, torch.log_softmax(logits.double(), dim=-1).gather(1, token[:, None])[:, 0]
-        real = torch.cat([real, torch.ones(len(real), 1, dtype=torch.bool)], dim=1)  # (B, S + 1)
+        real = torch.cat([real, torch.ones(len(real), 1, dtype=torch.bool, device=real.device)], dim=1)  # (B, S + 1)
         hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :] if padded else None)[:, -1]
 
 
@@ -111,11 +112,12 @@ def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_
     if allowed_ids is not None:
         allow_only(torch.zeros(1, vocab), allowed_ids)  # an empty list or an id outside the vocabulary: refused now
     out: list[tuple[list[int], list[float]]] = [([], []) for _ in prompts]
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:
         for rows in similar_length_batches([len(p) for p in prompts], batch_size):
-            ids, real = _left_padded([list(prompts[i]) for i in rows], pad_id)
+            ids, real = (t.to(device) for t in _left_padded([list(prompts[i]) for i in rows], pad_id))
             step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
 
             def tokens_only(steps: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lmcourse._torch import model_device
 from lmcourse.gpt import Completion
 
 __all__ = ["chat", "reply_completion", "prompt_ids", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
@@ -55,21 +56,22 @@ def reply_completion(tokenizer: Any, ids: Sequence[int]) -> Completion:
 
 def next_token_logprobs(model: Any, tokenizer: Any, messages: Sequence[Mapping[str, str]],
                         reply_prefix: str = "") -> torch.Tensor:
-    """The log-probabilities ``(V,)`` of the assistant's next token after `messages` and the start of
-    a reply `reply_prefix`: one forward pass, no generation.
+    """The log-probabilities ``(V,)`` (on the CPU) of the assistant's next token after `messages` and the
+    start of a reply `reply_prefix`: one forward pass, no generation.
 
     The rendered conversation and the prefix are encoded as one text, as generation would have
     produced them (a reply's tokens can differ from those of its pieces encoded apart).
     """
     text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True)
     with torch.no_grad():
-        logits = model(torch.tensor([tokenizer.encode(text + reply_prefix)]))[0, -1]  # (V,): the next token
-    return torch.log_softmax(logits.double(), dim=-1)
+        ids = torch.tensor([tokenizer.encode(text + reply_prefix)], device=model_device(model))  # (1, T)
+        logits = model(ids)[0, -1]  # (V,): the next token
+    return torch.log_softmax(logits.double(), dim=-1).cpu()
 
 
 def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Mapping[str, str]]],
                              reuse_prefix: bool = True, batch_size: int = 16) -> torch.Tensor:
-    """:func:`next_token_logprobs` for each conversation, ``(N, V)``, read `batch_size` at a time.
+    """:func:`next_token_logprobs` for each conversation, ``(N, V)`` on the CPU, read `batch_size` at a time.
 
     With `reuse_prefix`, the tokens that every rendered conversation starts with are read once
     and their KV cache is shared: each conversation then reads only its own remaining tokens.
@@ -88,17 +90,18 @@ def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence
     shared = _common_prefix_length(ids) if reuse_prefix else 0
     shared = min(shared, min(map(len, ids)) - 1)  # every conversation keeps one token of its own to read
     logits = [torch.empty(0)] * len(ids)
+    device = model_device(model)
     with torch.no_grad():
         cache = model.new_cache()
-        if shared > 0:
-            model.hidden_states(torch.tensor([ids[0][:shared]]), cache=cache)  # fills the cache with the shared tokens
+        if shared > 0:  # fills the cache with the shared tokens
+            model.hidden_states(torch.tensor([ids[0][:shared]], device=device), cache=cache)
         for batch in similar_length_batches([len(row) - shared for row in ids], batch_size):
             rows = [ids[i][shared:] for i in batch]
             width = max(map(len, rows))
-            padded = torch.tensor([row + [0] * (width - len(row)) for row in rows])  # (B, T), padded on the right
+            padded = torch.tensor([row + [0] * (width - len(row)) for row in rows], device=device)  # (B, T), right padding
             hidden = model.hidden_states(padded, cache=[layer.repeat(len(rows)) for layer in cache] if shared > 0 else None)
-            last = hidden[torch.arange(len(rows)), torch.tensor([len(row) - 1 for row in rows])]  # (B, C)
-            for i, row_logits in zip(batch, model.decoder(last)):  # (B, C) @ (C, V) -> (B, V)
+            last = hidden[torch.arange(len(rows)), [len(row) - 1 for row in rows]]  # (B, C): each row's last token
+            for i, row_logits in zip(batch, model.decoder(last).cpu()):  # (B, C) @ (C, V) -> (B, V)
                 logits[i] = row_logits
     return torch.log_softmax(torch.stack(logits).double(), dim=-1)  # (N, V)
 

@@ -25,12 +25,13 @@ import torch
 
 from lmcourse._checks import check_positive_int
 from lmcourse._torch import model_device
+from lmcourse.batching import similar_length_batches
 from lmcourse.decoding import allow_only, check_stop_ids, collect_tokens
 from lmcourse.gpt import Completion
 from lmcourse.llama.chat import prompt_ids, reply_completion
 from lmcourse.transformer import DecoderLM
 
-__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch", "similar_length_batches"]
+__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch"]
 
 
 def _check_prompts(model: Any, prompts: Any, max_new_tokens: int) -> None:
@@ -59,25 +60,6 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
         ids[row, width - len(prompt):] = torch.tensor(prompt)
         real[row, width - len(prompt):] = True
     return ids, real
-
-
-def similar_length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = 0.25) -> list[list[int]]:
-    """Indices of the prompts in batches, shortest first: a batch closes at `batch_size` prompts or when
-    the next prompt would make the padding more than `max_padding` of the real tokens (reading a long
-    prompt's padding for every short one would cost more than batching saves).
-
-    >>> similar_length_batches([5, 100, 6, 5, 110], batch_size=8)
-    [[0, 3, 2], [1, 4]]
-    """
-    batches: list[list[int]] = []
-    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        batch = batches[-1] if batches else []
-        real = sum(lengths[j] for j in batch) + lengths[i]
-        if batch and len(batch) < batch_size and (len(batch) + 1) * lengths[i] <= (1 + max_padding) * real:
-            batch.append(i)
-        else:
-            batches.append([i])
-    return batches
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from lmcourse._torch import model_device
+from lmcourse.batching import similar_length_batches
 from lmcourse.gpt import Completion
 
 __all__ = ["chat", "reply_completion", "prompt_ids", "next_token_logprobs", "next_token_logprobs_many", "next_token_probability"]
@@ -82,8 +83,6 @@ def next_token_logprobs_many(model: Any, tokenizer: Any, conversations: Sequence
     taken at its own last token. `model` must have ``hidden_states`` (with ``cache=``) and ``decoder``,
     as :class:`lmcourse.llama.Llama`.
     """
-    from lmcourse.llama.batch import similar_length_batches
-
     if isinstance(conversations, Mapping) or not conversations:
         raise ValueError("conversations must be a non-empty list of conversations (each a list of messages)")
     ids = [prompt_ids(tokenizer, c) for c in conversations]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse._checks import check_int, check_positive_int
-from lmcourse._torch import eval_mode
+from lmcourse._torch import eval_mode, model_device
 
 __all__ = ["repeated_tokens", "train_on_repeats", "accuracy_by_position", "ngram_accuracy_by_position",
            "induction_scores"]
@@ -63,10 +63,11 @@ def train_on_repeats(model: nn.Module, steps: int, half_length: int, vocab_size:
     :func:`repeated_tokens` with AdamW at a constant `lr`; returns each step's loss (nats per token).
     Batch ``i`` is drawn with seed ``seed + i``, so a run repeats exactly."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    device = model_device(model)
     model.train()
     losses = []
     for step in range(steps):
-        ids = repeated_tokens(batch_size, half_length, vocab_size, seed=seed + step)  # (B, T)
+        ids = repeated_tokens(batch_size, half_length, vocab_size, seed=seed + step).to(device)  # (B, T)
         logits = model(ids[:, :-1])  # (B, T - 1, V): a prediction after every token but the last
         loss = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:])  # (B, V, T - 1) against (B, T - 1)
         optimizer.zero_grad()
@@ -80,9 +81,10 @@ def train_on_repeats(model: nn.Module, steps: int, half_length: int, vocab_size:
 def accuracy_by_position(model: nn.Module, ids: torch.Tensor) -> np.ndarray:
     """Share of sequences whose token ``t + 1`` is the model's most likely next token after
     ``ids[:, :t + 1]``, for ``t = 0 .. T - 2``: ``(T - 1,)``; entry ``t`` scores position ``t + 1``."""
+    ids = ids.to(model_device(model))
     with eval_mode(model):
         predicted = model(ids[:, :-1]).argmax(dim=-1)  # (B, T - 1, V) -> (B, T - 1)
-    return (predicted == ids[:, 1:]).double().mean(dim=0).numpy()
+    return (predicted == ids[:, 1:]).double().mean(dim=0).cpu().numpy()
 
 
 def ngram_accuracy_by_position(train_ids: torch.Tensor, test_ids: torch.Tensor, order: int) -> np.ndarray:

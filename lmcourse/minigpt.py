@@ -30,7 +30,7 @@ def attention_head(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: t
     q, k, v = x @ w_q.T, x @ w_k.T, x @ w_v.T  # (B, T, C) @ (C, D) -> (B, T, D)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, T, D) @ (B, D, T) -> (B, T, T)
     T = x.shape[1]
-    allowed = torch.ones(T, T, dtype=torch.bool).tril()  # position i sees keys 0..i
+    allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # position i sees keys 0..i
     scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v  # (B, T, T) @ (B, T, D) -> (B, T, D)
 

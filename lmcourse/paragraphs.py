@@ -105,11 +105,13 @@ def causal_lm_paragraph_nll(model: Any, tokenizer: Any, lines: Sequence[str], st
     import torch
     import torch.nn.functional as F
 
+    from lmcourse._torch import model_device
+
     text = "\n".join(_lines(lines))
     ids = tokenizer.encode(text)
     if tokenizer.decode(ids) != text:
         raise ValueError("the tokenizer does not spell the text back exactly; bits per character would be wrong")
-    stream = torch.tensor([start_id] + ids)
+    stream = torch.tensor([start_id] + ids, device=model_device(model))
     starts = list(range(0, len(ids), window))
     full = [s for s in starts if s + window <= len(ids)]  # windows of exactly `window` tokens, batched
     token_nll = []
@@ -121,7 +123,7 @@ def causal_lm_paragraph_nll(model: Any, tokenizer: Any, lines: Sequence[str], st
         if len(full) < len(starts):  # the last, shorter window
             rest = stream[starts[-1]:]  # (R + 1,)
             token_nll.append(F.cross_entropy(model(rest[None, :-1])[0], rest[1:], reduction="none"))
-    nll = torch.cat(token_nll).double().numpy()
+    nll = torch.cat(token_nll).double().cpu().numpy()
     token_bytes = getattr(tokenizer, "token_bytes", None) or tokenizer.bpe.token_bytes
     token_start = np.cumsum([0] + [len(token_bytes(i)) for i in ids[:-1]])  # first byte of each
     line_end = np.cumsum([len(line.encode("utf-8")) + 1 for line in lines])  # bytes up to each newline

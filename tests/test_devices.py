@@ -81,3 +81,67 @@ def test_llama_paths_of_chapters_7_to_11_run_on_the_device(monkeypatch):
                                                                          progress=False))
     assert history.steps == 2 and len(trace.margin) == 2
     assert {p.device.type for p in model.parameters()} == {where.type}
+
+
+def test_the_other_model_families_train_evaluate_and_predict_on_the_device(monkeypatch):
+    """The book's other families on device(): the feed-forward, recurrent and Transformer LMs (Chapters
+    3-4), the induction task, the seq2seq translator, BERT's MLM pre-training, the fine-tuned and frozen
+    classifiers (Chapter 5), and the helpers of later chapters and apps that feed a model. Each builds
+    tensors of its own from Python data: on a GPU, one left on the CPU, a new head left behind its
+    encoder, or a .numpy() of a CUDA tensor fails here."""
+    from lmcourse import classify, induction, minigpt, mlm, seq2seq
+    from lmcourse.apps.recommend import article_embeddings
+    from lmcourse.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
+    from lmcourse.feedforward import FeedForwardConfig, FeedForwardLM
+    from lmcourse.paragraphs import causal_lm_paragraph_nll
+    from lmcourse.rnn import RNNConfig, RNNModel
+    from lmcourse.transformer import TransformerConfig, TransformerLM
+    from tests.test_classify import TOKENIZER, TOY_CONFIG, _toy_task
+    from tests.test_paragraphs import _Bytes
+
+    monkeypatch.delenv(DEVICE_VARIABLE, raising=False)
+    where = device()
+    on_device = lambda m: {p.device.type for p in m.parameters()} == {where.type}  # noqa: E731
+    pattern = torch.arange(20).repeat(30)  # (600,) each id followed by the next
+    recipe = TrainConfig(lr=1e-2, batch_size=4, bptt=8, max_steps=40, progress=False)
+    torch.manual_seed(0)
+    for model in (FeedForwardLM(FeedForwardConfig.tiny(20)), RNNModel(RNNConfig.tiny(20)),
+                  TransformerLM(TransformerConfig.tiny(20, context_length=16))):
+        model.to(where)
+        before = evaluate(model, pattern[:200], batch_size=4, bptt=8).loss
+        train(model, pattern, pattern[:200], recipe)
+        assert evaluate(model, pattern[:200], batch_size=4, bptt=8).loss < before / 2 and on_device(model)
+        assert model.generate([3, 4, 5], 3, temperature=0) == [6, 7, 8]
+    induction.train_on_repeats(model, steps=2, half_length=6, vocab_size=20, batch_size=4)
+    assert induction.accuracy_by_position(model, induction.repeated_tokens(4, 6, 20)).shape == (11,)
+    lm = torch.nn.Sequential(torch.nn.Embedding(257, 8), torch.nn.Linear(8, 257)).to(where)
+    assert causal_lm_paragraph_nll(lm, _Bytes(), ["ab c", "xyz"], start_id=256, window=3)[0].shape == (2,)
+    x = torch.randn(1, 4, 8, device=where)
+    assert minigpt.attention_head(x, *torch.randn(3, 2, 8, device=where)).shape == (1, 4, 2)
+
+    pairs = seq2seq.make_pairs(64, 3, 5, seed=0)
+    torch.manual_seed(0)
+    model = seq2seq.Seq2Seq(seq2seq.Seq2SeqConfig(emb_dim=8, hidden_dim=12, attention_dim=10)).to(where)
+    before = seq2seq.evaluate_loss(model, pairs)
+    seq2seq.train_seq2seq(model, pairs, seq2seq.chapter_train_config(max_steps=20, batch_size=16, lr=1e-2,
+                                                                      warmup_steps=2, progress=False))
+    assert seq2seq.evaluate_loss(model, pairs) < before and len(seq2seq.translate(model, ["abc", "de"])) == 2
+
+    texts, labels = _toy_task(64, seed=0)
+    test_texts, test_labels = _toy_task(40, seed=1)
+    examples = mlm.mlm_examples(TOKENIZER, texts, max_length=16)
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig.tiny(TOKENIZER.vocab_size, context_length=16)).to(where)
+    before = mlm.evaluate_mlm(model, examples, tokenizer=TOKENIZER).loss
+    recipe = mlm.pretrain_config(max_steps=10, batch_size=8, warmup_steps=2, eval_every=10, progress=False)
+    mlm.pretrain_mlm(model, examples, examples[:8], recipe, tokenizer=TOKENIZER)
+    assert mlm.evaluate_mlm(model, examples, tokenizer=TOKENIZER).loss < before
+    assert len(mlm.fill_mask(model, TOKENIZER, "the film was [MASK]", top_k=3)[0]) == 3
+    method = classify.FineTuned(lambda: BertForSequenceClassification.from_pretrained_encoder(model.bert),
+                                TOKENIZER, TOY_CONFIG, max_length=16).fit(texts, labels)
+    assert on_device(method.model)
+    assert classify.evaluate_predictions(test_labels, method.predict(test_texts))["accuracy"] >= 0.9
+    encoder = BertModel(BertConfig.tiny(TOKENIZER.vocab_size, context_length=256)).to(where)
+    frozen = classify.FrozenEncoder(encoder, TOKENIZER, C=100.0, max_length=16).fit(texts, labels)
+    assert len(frozen.predict(test_texts)) == 40
+    assert article_embeddings([texts[:2], texts[2:5]], encoder, TOKENIZER).shape == (2, 32)

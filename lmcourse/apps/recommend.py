@@ -73,7 +73,8 @@ def article_embeddings(articles: Sequence[Sequence[str]], model: Any, tokenizer:
     if isinstance(articles, str) or not articles or any(isinstance(a, str) or not a for a in articles):
         raise ValueError("articles must be a non-empty list of articles, each a non-empty list of paragraphs")
     kept = [list(paragraphs[:max_paragraphs]) for paragraphs in articles]
-    vectors = sentence_embeddings(model, tokenizer, [p for paragraphs in kept for p in paragraphs]).numpy()  # (P, C)
+    vectors = sentence_embeddings(model, tokenizer, [p for paragraphs in kept for p in paragraphs])  # (P, C)
+    vectors = vectors.cpu().numpy()
     owner = np.repeat(np.arange(len(kept)), [len(paragraphs) for paragraphs in kept])  # (P,): article of each row
     sums = np.zeros((len(kept), vectors.shape[1]))
     np.add.at(sums, owner, vectors)  # (N, C): the sum of each article's paragraph vectors

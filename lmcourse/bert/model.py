@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse._torch import eval_mode
+from lmcourse._torch import eval_mode, model_device
 from lmcourse.attention import MultiHeadAttention, from_scratch_attention
 from lmcourse.bert.config import BertConfig
 from lmcourse.positions import LearnedPositions
@@ -356,7 +356,7 @@ class BertForSequenceClassification(nn.Module):
         model.bert = copy.deepcopy(bert_model)
         if model.bert.pooler is None:
             model.bert.pooler = fresh_pooler
-        return model.train(bert_model.training)
+        return model.to(model_device(bert_model)).train(bert_model.training)  # the new head where the encoder is
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> BertOutput:

@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -36,20 +35,20 @@ def _cells(path: str | Path) -> list[dict]:
     return read_notebook(Path(path)).get("cells", [])
 
 
-def _recorded(path: str | Path) -> dict:
+def _recorded(notebook: dict) -> dict:
     """What :func:`execute_notebook` wrote into the notebook's metadata (empty if it did not run it)."""
-    return read_notebook(Path(path)).get("metadata", {}).get("lmcourse", {})
+    return notebook.get("metadata", {}).get("lmcourse", {})
 
 
 def peak_memory_mib(path: str | Path) -> float | None:
     """The largest resident memory (MiB) of the kernel, or of any process it started, in the notebook's
     last run by :func:`execute_notebook`; None if that run was not recorded so."""
-    return _recorded(path).get("peak_memory_mib")
+    return _recorded(read_notebook(Path(path))).get("peak_memory_mib")
 
 
 def executed_on(path: str | Path) -> str | None:
     """The :func:`machine_name` of the notebook's last run by :func:`execute_notebook`, or None."""
-    return _recorded(path).get("machine")
+    return _recorded(read_notebook(Path(path))).get("machine")
 
 
 def machine_name() -> str:
@@ -112,12 +111,13 @@ class NotebookCost:
 
 def notebook_cost(path: str | Path) -> NotebookCost:
     """The :class:`NotebookCost` of one executed notebook."""
-    cells = _cells(path)
+    notebook = read_notebook(Path(path))
+    cells, recorded = notebook.get("cells", []), _recorded(notebook)
     heading = next((line.lstrip("# ").strip() for cell in cells if cell.get("cell_type") == "markdown"
                     for line in cell_source(cell).splitlines() if line.startswith("# ")), Path(path).stem)
     slowest = max(((end - start).total_seconds() for start, end in filter(None, map(_cell_span, cells))), default=0.0)
-    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells), peak_memory_mib(path),
-                        executed_on(path))
+    return NotebookCost(Path(path).name, heading, _run_seconds(cells), slowest, _switch(cells),
+                        recorded.get("peak_memory_mib"), recorded.get("machine"))
 
 
 def chapter_costs(directory: str | Path, pattern: str = "[0-9]*.ipynb") -> list[NotebookCost]:
@@ -182,6 +182,8 @@ def stamp_run_time(path: str | Path) -> bool:
 def _execute_here(path: Path, timeout: int) -> None:
     """Execute the notebook in this process's kernel and write it back with its peak memory; on a
     failing cell nothing is written, so the committed outputs stay as they were."""
+    import resource  # Unix only: imported here so that reading costs works everywhere
+
     import nbformat
     from nbclient import NotebookClient
 

@@ -195,16 +195,11 @@ class KVCache:
             self.values = torch.cat([self.values, v], dim=-2)  # (B, Hkv, S, D) + (B, Hkv, T, D) -> (B, Hkv, S + T, D)
         return self.keys, self.values
 
-    def copy(self) -> KVCache:
-        """A cache holding the same positions, to continue in another direction: appending to one
-        leaves the other as it was (:meth:`append` makes new tensors, it never writes into the old)."""
-        twin = KVCache()
-        twin.keys, twin.values = self.keys, self.values
-        return twin
-
     def repeat(self, batch_size: int) -> KVCache:
         """A cache of one sequence ``(1, Hkv, S, D)`` shared by `batch_size` sequences that continue it
-        differently (a common prompt, then each row its own text): a view, no copy until appended to."""
+        differently (a common prompt, then each row its own text): a view, no copy until appended to, and
+        appending to it leaves this cache as it was (:meth:`append` makes new tensors, it never writes
+        into the old)."""
         if self.keys is None or self.keys.shape[0] != 1:
             raise ValueError(f"repeat needs a cache of one sequence, got {self!r} with batch "
                              f"{None if self.keys is None else self.keys.shape[0]}")

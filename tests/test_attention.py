@@ -492,17 +492,6 @@ def test_grouped_query_attention_equals_transformers_llama_attention():
     close(mine(x), expected)
 
 
-def test_a_copied_cache_continues_apart_from_the_original():
-    from lmcourse.attention import KVCache
-    cache = KVCache()
-    cache.append(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))
-    twin = cache.copy()
-    twin.append(torch.ones(1, 2, 2, 4), torch.ones(1, 2, 2, 4))
-    cache.append(torch.full((1, 2, 1, 4), 2.0), torch.full((1, 2, 1, 4), 2.0))
-    assert (len(cache), len(twin)) == (4, 5)
-    assert cache.keys[0, 0, :, 0].tolist() == [0, 0, 0, 2] and twin.keys[0, 0, :, 0].tolist() == [0, 0, 0, 1, 1]
-
-
 def test_a_repeated_cache_lets_each_row_continue_the_shared_prefix_its_own_way():
     from lmcourse.attention import KVCache
     cache = KVCache()

@@ -134,6 +134,10 @@ def test_scores_are_sacrebleus_and_a_perfect_translation_scores_100():
     assert more.chrf == pytest.approx(scores.chrf)
     assert more.chrf_interval[1] - more.chrf_interval[0] < scores.chrf_interval[1] - scores.chrf_interval[0]
     assert scores.signature.startswith("chrF2|nrefs:1|bs:1000|seed:12345|") and "; BLEU|nrefs:1|bs:1000" in scores.signature
+    # near a perfect score sacrebleu's symmetric interval passes 100; the scores' range clips it
+    nearly = corpus_scores(references[:-1] + hypotheses[-1:], references)
+    assert nearly.chrf_interval[1] == 100.0 and nearly.bleu_interval[1] <= 100.0
+    assert nearly.chrf_interval[0] < nearly.chrf < 100.0
     with pytest.raises(ValueError, match="n_bootstrap"):
         corpus_scores(hypotheses, references, n_bootstrap=1)
     with pytest.raises(ValueError, match="one reference per hypothesis"):

@@ -225,11 +225,12 @@ class Scores(NamedTuple):
 def _with_interval(metric: Any, hypotheses: list[str], references: list[str], n_bootstrap: int
                    ) -> tuple[float, tuple[float, float], str]:
     """A sacrebleu metric's corpus score, its 95% interval from sacrebleu's own bootstrap over sentences
-    (the resamples' mean plus or minus half the width of their central 95%, as sacrebleu prints it) and
+    (the resamples' mean plus or minus half the width of their central 95%, as sacrebleu prints it,
+    clipped to the scores' range 0-100: near a perfect score the symmetric interval would pass 100) and
     the metric's signature."""
     score = metric.corpus_score(hypotheses, [references], n_bootstrap=n_bootstrap)
     mean, half = score._mean, score._ci  # sacrebleu keeps the bootstrap's mean and half-width here
-    return score.score, (mean - half, mean + half), f"{score.name}|{metric.get_signature()}"
+    return score.score, (max(mean - half, 0.0), min(mean + half, 100.0)), f"{score.name}|{metric.get_signature()}"
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], n_bootstrap: int = 1000) -> Scores:

@@ -326,8 +326,9 @@ def _kept_oracle(system_tokens, exchange_tokens, question_tokens, context_tokens
     return len(session.history) // 2
 
 
-def _kept_wrong(system, exchanges, question, context, reply, *, keep_reply=True, newest_first=True, greedy=False):
-    budget = context - (reply if keep_reply else 0) - system - question
+def _kept_wrong(system, exchanges, question, context, reply, *, keep_reply=True, newest_first=True, greedy=False,
+                slack=0):
+    budget = context - (reply if keep_reply else 0) - system - question + slack
     if greedy:  # keeps every exchange that still fits, skipping a long one in the middle
         kept = 0
         for size in reversed(exchanges):
@@ -344,12 +345,13 @@ def _kept_wrong(system, exchanges, question, context, reply, *, keep_reply=True,
 
 
 _KEPT_CASES = [
-    Case((50, [150, 150, 150, 150], 40, 1000, 200), label="exercise 8: four exchanges of 150"),
+    Case((50, [150] * 6, 40, 1000, 200), label="exercise 8: six exchanges of 150, four fit"),
     Case((20, [30, 40, 50], 10, 1000, 100), label="everything fits"),
     Case((20, [100, 30, 20], 10, 200, 50), label="the oldest, longest exchange goes"),
     Case((20, [30, 300, 30], 10, 400, 50), label="a long exchange in the middle: it and all older ones go"),
     Case((100, [10, 10], 50, 200, 50), label="only the system prompt and the question fit"),
     Case((1, [50, 20, 40], 9, 150, 30), label="a budget met exactly"),
+    Case((1, [51, 20, 40], 9, 150, 30), label="one token over the budget"),
 ]
 
 register(Exercise(
@@ -364,5 +366,7 @@ register(Exercise(
           "that does not fit.",
     wrong_answers={"forgets to leave room for the reply": lambda *a: _kept_wrong(*a, keep_reply=False),
                    "drops the newest exchanges first": lambda *a: _kept_wrong(*a, newest_first=False),
-                   "skips a long exchange and keeps older ones": lambda *a: _kept_wrong(*a, greedy=True)},
+                   "skips a long exchange and keeps older ones": lambda *a: _kept_wrong(*a, greedy=True),
+                   "lets the history run one token over the budget": lambda *a: _kept_wrong(*a, slack=1),
+                   "drops an exchange that exactly fits": lambda *a: _kept_wrong(*a, slack=-1)},
 ))

@@ -229,6 +229,7 @@ class _Run:
         c = self.config
         epochs = c.epochs if c.epochs is not None else (None if c.max_steps else 1)
         return (self.history.stopped_early or (c.max_steps is not None and self.step >= c.max_steps)
+                or (c.stop_after is not None and self.step >= c.stop_after)
                 or (epochs is not None and self.loop.epoch >= epochs))
 
     def due(self, every: int | None, epoch_end: bool) -> bool:
@@ -373,7 +374,8 @@ def train(
     config, data = _checked(model, train_stream, valid_stream, config)
     run = _start(model, config, train_stream, data, resume_from if resume_from is not None else config.resume,
                  started)
-    with StepBar(run.total_steps, initial=run.step, desc="train", enabled=config.progress) as bar:
+    with StepBar(min(run.total_steps, config.stop_after or run.total_steps), initial=run.step, desc="train",
+                 enabled=config.progress) as bar:
         model.train()
         while not run.finished():
             t0 = time.perf_counter()

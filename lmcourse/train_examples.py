@@ -45,10 +45,11 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random
 
 
 def check_example_config(config: Any, who: str) -> None:
-    """Refuse what :func:`train_on_examples` leaves out: early stopping, checkpoints, resuming."""
+    """Refuse what :func:`train_on_examples` leaves out: early stopping, checkpoints, resuming, and
+    stopping before the schedule's end."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    for name in ("patience", "checkpoint", "resume"):
+    for name in ("patience", "checkpoint", "resume", "stop_after"):
         if getattr(config, name) is not None:
             raise ValueError(f"{who} does not support {name} (it trains for minutes); set {name}=None")
 

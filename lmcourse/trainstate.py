@@ -30,7 +30,10 @@ class TrainConfig:
     """How :func:`~lmcourse.train.train` trains: optimizer, schedule, batching, evaluation, checkpoints.
 
     Training stops after `epochs` epochs or `max_steps` steps, whichever comes first; with
-    neither set it runs one epoch. Values are checked here, so ``dataclasses.replace`` checks too.
+    neither set it runs one epoch. `stop_after` ends it sooner without changing the learning-rate
+    schedule, so the steps taken are exactly the first steps of the full run (Chapter 6 trains the
+    first eighth of a stored run this way, and a checkpoint written there resumes the rest). Values
+    are checked here, so ``dataclasses.replace`` checks too.
 
     >>> TrainConfig(lr=3e-4, schedule="cosine", warmup_steps=100, max_steps=2000).schedule
     'cosine'
@@ -53,6 +56,7 @@ class TrainConfig:
     bptt: int = 35  # T: chunk length for truncated back-propagation through time
     epochs: int | None = None  # passes over the training stream; None = 1 unless max_steps is set
     max_steps: int | None = None  # optimizer steps; None = no limit
+    stop_after: int | None = None  # stop after this many steps, the schedule still set by max_steps/epochs
     # evaluation and early stopping
     eval_every: int | None = None  # steps between evaluations (also at each epoch end and the end)
     eval_batch_size: int = 10  # B for the validation stream
@@ -84,9 +88,12 @@ class TrainConfig:
             check_float("clip_grad_norm", self.clip_grad_norm, 0.0, low_open=True)
         for name in ("batch_size", "bptt", "eval_batch_size"):
             check_int(name, getattr(self, name), 1)
-        for name in ("epochs", "max_steps", "eval_every", "patience", "checkpoint_every"):
+        for name in ("epochs", "max_steps", "stop_after", "eval_every", "patience", "checkpoint_every"):
             check_int(name, getattr(self, name), 1, allow_none=True)
         check_int("seed", self.seed, 0)
+        if self.stop_after is not None and self.eval_every is not None and self.stop_after % self.eval_every:
+            raise ValueError(f"stop_after={self.stop_after} must be a multiple of eval_every={self.eval_every}: "
+                             "stopping adds an evaluation, which would then differ from the full run's")
 
 
 @dataclass

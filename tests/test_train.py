@@ -142,6 +142,22 @@ def test_schedule_without_max_steps_spans_the_epochs():
     assert history.lr[-1] == pytest.approx(0.03 / steps)
 
 
+def test_stop_after_takes_the_first_steps_of_the_full_schedule_and_resumes_into_the_rest(tmp_path):
+    cfg = dataclasses.replace(FAST, lr=0.02, schedule="cosine", warmup_steps=4, max_steps=30, eval_every=10)
+    full = train(make("gru"), TRAIN, VALID, cfg)
+    first = make("gru")
+    part = train(first, TRAIN, VALID, dataclasses.replace(cfg, stop_after=10, checkpoint=tmp_path / "part.safetensors"))
+    assert part.steps == 10 and part.train_loss == full.train_loss[:10] and part.lr == full.lr[:10]
+    assert part.valid_loss == full.valid_loss[:1] and part.eval_steps == [10]
+    assert part.lr[-1] > full.lr[-1] * 10  # mid-schedule, not the end of a 10-step one
+    resumed = train(make("gru", seed=5), TRAIN, VALID, cfg, resume_from=tmp_path / "part.safetensors")
+    assert resumed.train_loss == full.train_loss and resumed.valid_loss == full.valid_loss
+    with pytest.raises(ValueError, match="stop_after"):
+        dataclasses.replace(cfg, stop_after=0)
+    with pytest.raises(ValueError, match="multiple of eval_every"):
+        dataclasses.replace(cfg, stop_after=15)  # an extra evaluation at step 15 would change the resumed history
+
+
 def test_sgd_with_momentum_and_weight_decay_groups():
     model = make("bigram")
     cfg = TrainConfig(optimizer="sgd", lr=0.5, momentum=0.9, weight_decay=0.1)
@@ -517,3 +533,6 @@ def test_train_on_examples_stops_with_a_clear_error_before_a_bad_update():
     with pytest.raises(ValueError, match="my loop does not support patience"):
         train_on_examples(model, 4, TrainConfig(patience=2, progress=False), _mean_loss(model, torch.ones(4)),
                           desc="my loop")
+    with pytest.raises(ValueError, match="my loop does not support stop_after"):
+        train_on_examples(model, 4, TrainConfig(max_steps=4, stop_after=2, progress=False),
+                          _mean_loss(model, torch.ones(4)), desc="my loop")

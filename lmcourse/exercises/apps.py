@@ -346,7 +346,6 @@ def _kept_wrong(system, exchanges, question, context, reply, *, keep_reply=True,
 
 _KEPT_CASES = [
     Case((50, [150] * 6, 40, 1000, 200), label="exercise 8: six exchanges of 150, four fit"),
-    Case((20, [30, 40, 50], 10, 1000, 100), label="everything fits"),
     Case((20, [100, 30, 20], 10, 200, 50), label="the oldest, longest exchange goes"),
     Case((20, [30, 300, 30], 10, 400, 50), label="a long exchange in the middle: it and all older ones go"),
     Case((100, [10, 10], 50, 200, 50), label="only the system prompt and the question fit"),

@@ -1,0 +1,146 @@
+"""A finished training run kept as one file, so that a chapter can show a run longer than its
+default budget without the reader waiting for it.
+
+Chapter 6's GPT is trained for 6,400 steps (about 14 minutes on one CPU thread), and passes the
+trigram it is compared with only late in the run. By default the chapter trains the first eighth of
+that run live, with the same recipe (``TrainConfig(stop_after=...)``: the same schedule, so the same
+first steps), loads the full run's weights from the book's copy of this file, and checks the recipe,
+the first eighth and the final validation loss against the stored history. ``FULL_RUN = True``
+trains all of it and writes a new file with :func:`save_stored_run`.
+
+The file is safetensors: the model's weights (a tied matrix once, through
+``safetensors.torch.save_model``) and, as JSON in its header, the run's :class:`TrainConfig`, its
+:class:`History`, the model's class and config, the machine it ran on, and *measurements* made with
+the run's intermediate checkpoints (a test score at each, samples), which its final weights alone
+could not give back. It holds no optimizer state: it is a result to read, not a run to resume.
+
+>>> import tempfile, torch
+>>> from lmcourse.gpt import GPT, GPTConfig
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<torch._C.Generator object at ...>
+>>> model = GPT(GPTConfig.tiny(vocab_size=16))
+>>> path = Path(tempfile.mkdtemp()) / "run.safetensors"
+>>> _ = save_stored_run(path, model, History(train_loss=[2.5, 2.0]), TrainConfig(max_steps=2), {"bpc": 1.5})
+>>> fresh = GPT(GPTConfig.tiny(vocab_size=16))
+>>> run = load_stored_run(path, fresh)
+>>> run.history.train_loss, run.measurements, torch.equal(fresh.decoder.weight, model.decoder.weight)
+([2.5, 2.0], {'bpc': 1.5}, True)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+from torch import nn
+
+from lmcourse.checkpoint import CheckpointError
+from lmcourse.data import cache_dir
+from lmcourse.runtimes import machine_name
+from lmcourse.trainstate import History, TrainConfig
+
+__all__ = ["StoredRun", "book_run_path", "new_run_path", "save_stored_run", "load_stored_run"]
+
+FORMAT = "lmcourse-stored-run"
+VERSION = "1"
+
+
+@dataclass
+class StoredRun:
+    """What :func:`load_stored_run` read besides the weights it loaded into the model."""
+
+    path: Path
+    history: History
+    train_config: dict[str, Any]
+    model_config: dict[str, Any] | None
+    measurements: dict[str, Any]
+    machine: str
+
+
+def book_run_path(name: str) -> Path:
+    """The book's copy of a stored run: ``data/runs/<name>.safetensors`` in the repository."""
+    return Path(__file__).resolve().parent.parent / "data" / "runs" / f"{name}.safetensors"
+
+
+def new_run_path(name: str) -> Path:
+    """Where ``FULL_RUN`` writes a new stored run: ``$LMCOURSE_CACHE/runs/<name>.safetensors``, never over
+    the book's copy (copy it into ``data/runs/`` by hand to make it the book's)."""
+    return cache_dir() / "runs" / f"{name}.safetensors"
+
+
+def _model_config(model: nn.Module) -> dict[str, Any] | None:
+    """The model's dataclass config as JSON would give it back (tuples as lists, paths as strings)."""
+    config = getattr(model, "config", None)
+    return json.loads(json.dumps(asdict(config), default=str)) if is_dataclass(config) else None
+
+
+def save_stored_run(path: Path, model: nn.Module, history: History, config: TrainConfig,
+                    measurements: Mapping[str, Any]) -> Path:
+    """Write `model`'s weights with the run's config, history and `measurements` (anything JSON can
+    hold) to `path`, atomically. A file there that is not a stored run is never overwritten."""
+    path = Path(path)
+    if path.resolve().parent == book_run_path("_").resolve().parent:
+        raise ValueError(f"{path} is in the book's data/runs/: write new runs elsewhere (new_run_path) and copy "
+                         "one there by hand to make it the book's")
+    if path.exists() and not _is_stored_run(path):
+        raise FileExistsError(f"{path} exists and is not a stored run: choose another path")
+    if not isinstance(history, History) or not isinstance(config, TrainConfig):
+        raise TypeError("save_stored_run needs the run's History and TrainConfig")
+    metadata = {"format": FORMAT, "version": VERSION, "model_class": type(model).__qualname__,
+                "model_config": json.dumps(_model_config(model)), "train_config": json.dumps(asdict(config), default=str),
+                "history": json.dumps(asdict(history)), "measurements": json.dumps(dict(measurements)),
+                "machine": machine_name()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        safetensors.torch.save_model(model, str(tmp), metadata=metadata)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _is_stored_run(path: Path) -> bool:
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except safetensors.SafetensorError:  # not safetensors at all
+        return False
+
+
+def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
+    """Load a :func:`save_stored_run` file's weights into `model` and return the rest. Refuses, before
+    changing the model: a missing file, a file that is not a stored run (a training checkpoint gets a
+    pointer to :func:`lmcourse.checkpoint.load_checkpoint`), and a model of another class or config."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no stored run at {path}: the book ships it in data/runs/; "
+                                "set FULL_RUN = True to train the whole run instead")
+    if not _is_stored_run(path):
+        raise CheckpointError(f"{path} is not a stored run, or is damaged (a training checkpoint is read with "
+                              "lmcourse.checkpoint.load_checkpoint)")
+    with safetensors.safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    missing = [key for key in _KEYS if key not in meta]
+    if missing or meta["version"] != VERSION:
+        raise CheckpointError(f"{path} is a stored run of another version ({meta.get('version')!r}, expected "
+                              f"{VERSION!r}; missing {missing}): write it again with this lmcourse")
+    wanted, have = json.loads(meta["model_config"]), _model_config(model)
+    if meta["model_class"] != type(model).__qualname__ or wanted != have:
+        raise ValueError(f"{path} holds a {meta['model_class']} with config {wanted}; the model given is a "
+                         f"{type(model).__qualname__} with config {have}: build the model the run trained")
+    trial = copy.deepcopy(model)  # a damaged tensor section fails here, with the model untouched
+    safetensors.torch.load_model(trial, str(path), strict=True)
+    model.load_state_dict(trial.state_dict())
+    return StoredRun(path, History(**json.loads(meta["history"])), json.loads(meta["train_config"]), wanted,
+                     json.loads(meta["measurements"]), meta["machine"])
+
+
+_KEYS = ("format", "version", "model_class", "model_config", "train_config", "history", "measurements", "machine")
+

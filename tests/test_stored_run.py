@@ -1,0 +1,118 @@
+"""Tests for lmcourse.stored_run: a run saved and loaded back gives the same weights (a tied matrix
+stored once), history, config and measurements; what is refused (a missing file, a file that is not
+a stored run, a model of another shape, overwriting a file that is not a stored run) is refused
+before anything changes; and the book's copy of Chapter 6's run is what the chapter expects."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+
+from lmcourse.checkpoint import CheckpointError, save_checkpoint
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.stored_run import book_run_path, load_stored_run, new_run_path, save_stored_run
+from lmcourse.trainstate import History, TrainConfig
+
+
+def make(seed: int = 0, **overrides) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.tiny(vocab_size=40, **overrides))
+
+
+def history() -> History:
+    h = History(train_loss=[3.7, 3.1, 2.9], lr=[1e-3, 1e-3, 5e-4], grad_norm=[1.0, 0.8, 0.7], tokens_seen=96,
+                train_seconds=0.5)
+    h.add_evaluation(3, 3.0, 20.1)
+    return h
+
+
+def test_a_stored_run_loads_back_whole(tmp_path):
+    model = make(0)
+    config = TrainConfig(lr=1e-3, max_steps=3, eval_every=3, progress=False)
+    path = save_stored_run(tmp_path / "run.safetensors", model, history(), config, {"bpc": [2.5, 2.1], "note": "x"})
+    fresh = make(1)
+    run = load_stored_run(path, fresh)
+    for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert fresh.decoder.weight is fresh.embedding.weight  # still tied after loading
+    assert run.history == history() and run.measurements == {"bpc": [2.5, 2.1], "note": "x"}
+    assert TrainConfig(**run.train_config) == config and run.model_config == dataclasses.asdict(model.config)
+    assert run.machine and run.path == path
+    # the tied matrix is stored once: the file is the parameters' bytes and a small header
+    assert path.stat().st_size < 4 * model.num_parameters + 16_384
+
+
+def test_what_is_refused_changes_nothing(tmp_path):
+    model = make(0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(FileNotFoundError, match="FULL_RUN"):
+        load_stored_run(tmp_path / "absent.safetensors", model)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(CheckpointError, match="not a stored run"):
+        load_stored_run(tmp_path / "junk.safetensors", model)
+    checkpoint = save_checkpoint(tmp_path / "ckpt.safetensors", make(2), step=3)
+    with pytest.raises(CheckpointError, match="load_checkpoint"):
+        load_stored_run(checkpoint, model)
+    wider = save_stored_run(tmp_path / "wide.safetensors", make(3, emb_dim=64), history(), TrainConfig(), {})
+    with pytest.raises(ValueError, match="build the model the run trained"):
+        load_stored_run(wider, model)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_only_a_stored_run_is_overwritten(tmp_path):
+    notes = tmp_path / "notes.safetensors"
+    notes.write_text("my own file")
+    with pytest.raises(FileExistsError, match="not a stored run"):
+        save_stored_run(notes, make(0), history(), TrainConfig(), {})
+    assert notes.read_text() == "my own file"
+    path = save_stored_run(tmp_path / "run.safetensors", make(0), history(), TrainConfig(), {"v": 1})
+    save_stored_run(path, make(4), history(), TrainConfig(), {"v": 2})  # a newer run of the same name
+    assert load_stored_run(path, make(0)).measurements == {"v": 2}
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_new_runs_go_to_the_cache_never_over_the_books_copy(monkeypatch, tmp_path):
+    monkeypatch.setenv("LMCOURSE_CACHE", str(tmp_path))
+    assert new_run_path("gpt-chapter6") == tmp_path / "runs" / "gpt-chapter6.safetensors"
+    book = book_run_path("gpt-chapter6")
+    before = book.read_bytes()
+    monkeypatch.setenv("LMCOURSE_CACHE", str(book.parent.parent))  # a cache that points at data/
+    with pytest.raises(ValueError, match="copy one there by hand"):
+        save_stored_run(new_run_path("gpt-chapter6"), make(0), history(), TrainConfig(), {})
+    assert book.read_bytes() == before
+
+
+def test_a_damaged_file_leaves_the_model_as_it_was(tmp_path):
+    path = save_stored_run(tmp_path / "run.safetensors", make(0), history(), TrainConfig(), {})
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:-100])  # the last tensor's bytes cut short
+    model = make(1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_stored_run(tmp_path / "cut.safetensors", model)
+    # a well-formed file whose last tensor has the wrong shape: every other tensor would load first
+    tensors = safetensors.torch.load_file(str(path))
+    last = sorted(tensors)[-1]
+    tensors[last] = torch.zeros(tensors[last].numel() + 1)
+    with safetensors.safe_open(str(path), "pt") as f:
+        safetensors.torch.save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=f.metadata())
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_stored_run(tmp_path / "bad.safetensors", model)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_books_chapter_6_run_is_the_chapters_recipe_run_to_the_end():
+    model = GPT(GPTConfig(vocab_size=8192, context_length=64, emb_dim=128, num_heads=4, num_layers=2, dropout=0.0))
+    run = load_stored_run(book_run_path("gpt-chapter6"), model)
+    config = TrainConfig(**run.train_config)
+    assert config.max_steps == run.history.steps == 6400 and config.stop_after is None
+    assert set(range(800, 6401, 800)) <= set(run.history.eval_steps)  # every eighth (and each epoch's end)
+    assert sorted(run.measurements) == ["checkpoint_test_bpc", "samples", "test_bpc"]
+    assert [int(s) for s in run.measurements["checkpoint_test_bpc"]] == list(range(800, 6401, 800))
+    assert {1600, 3200, 4800} <= {int(s) for s in run.measurements["samples"]}
+    assert run.measurements["checkpoint_test_bpc"]["6400"] == pytest.approx(run.measurements["test_bpc"], abs=0.01)
+    assert json.dumps(run.measurements)  # plain JSON

@@ -41,7 +41,6 @@ import errno
 import json
 import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from lmcourse._io import atomic_path
 from lmcourse._torch import model_device
 from lmcourse.trainstate import History, LoopState, PathLike, TrainConfig, check_language_model
 
@@ -269,17 +269,10 @@ def _rng_meta(tensors: dict[str, torch.Tensor]) -> dict:
 
 def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
     """Write a temporary safetensors file beside `path`, flush it to disk, rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(tensors, tmp, metadata=meta)
+    with atomic_path(path) as tmp:
+        safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

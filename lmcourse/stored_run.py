@@ -30,6 +30,7 @@ could not give back. It holds no optimizer state: it is a result to read, not a 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
@@ -38,11 +39,14 @@ from typing import Any
 
 import safetensors
 import safetensors.torch
+import torch
 from torch import nn
 
+from lmcourse._io import atomic_path
 from lmcourse.checkpoint import CheckpointError
 from lmcourse.data import cache_dir
 from lmcourse.runtimes import machine_name
+from lmcourse.train import evaluate
 from lmcourse.trainstate import History, TrainConfig
 
 __all__ = ["StoredRun", "book_run_path", "new_run_path", "save_stored_run", "load_stored_run"]
@@ -61,6 +65,37 @@ class StoredRun:
     model_config: dict[str, Any] | None
     measurements: dict[str, Any]
     machine: str
+
+    def check(self, recipe: TrainConfig, live: History, model: nn.Module, valid_stream: torch.Tensor,
+              tolerance: float = 0.02) -> str:
+        """Check this run against what the reader can redo: it was trained with `recipe` (so with the same
+        schedule), `live` (its first steps, trained here with ``stop_after``) reached the stored validation
+        loss within `tolerance` nats (other CPUs round differently), and the weights loaded into `model` give
+        the stored final validation loss on `valid_stream`. Raises ``ValueError`` naming the check that
+        failed; returns a one-line report. The steps in between are taken on trust."""
+        stored_recipe = TrainConfig(**self.train_config)
+        if stored_recipe != dataclasses.replace(recipe, checkpoint=None, stop_after=None):
+            changed = {k: (v, getattr(recipe, k)) for k, v in dataclasses.asdict(stored_recipe).items()
+                       if k not in ("checkpoint", "stop_after") and v != getattr(recipe, k)}
+            raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
+        steps = live.steps
+        if live.lr != self.history.lr[:steps]:
+            raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
+        stored_valid = dict(zip(self.history.eval_steps, self.history.valid_loss))
+        if not live.eval_steps or live.eval_steps[-1] != steps or steps not in stored_valid:
+            raise ValueError(f"the stored run has no validation loss after step {steps}: stop at a multiple of "
+                             f"eval_every={stored_recipe.eval_every}")
+        gap = abs(live.valid_loss[-1] - stored_valid[steps])
+        if gap >= tolerance:
+            raise ValueError(f"after {steps} steps the validation loss is {live.valid_loss[-1]:.4f} here and "
+                             f"{stored_valid[steps]:.4f} in the stored run: not the same run")
+        final = evaluate(model, valid_stream, batch_size=stored_recipe.eval_batch_size, bptt=stored_recipe.bptt).loss
+        if abs(final - self.history.valid_loss[-1]) >= 1e-4:
+            raise ValueError(f"the loaded weights give a validation loss of {final:.5f}, the stored history ends at "
+                             f"{self.history.valid_loss[-1]:.5f}: these are not the run's final weights")
+        return (f"trained here: the first {steps} steps in {live.train_seconds:.0f} s, validation loss "
+                f"{live.valid_loss[-1]:.4f}; the stored run (made on {self.machine}) after step {steps}: "
+                f"{stored_valid[steps]:.4f}; its final weights give its final validation loss, {final:.4f}")
 
 
 def book_run_path(name: str) -> Path:
@@ -96,13 +131,8 @@ def save_stored_run(path: Path, model: nn.Module, history: History, config: Trai
                 "model_config": json.dumps(_model_config(model)), "train_config": json.dumps(asdict(config), default=str),
                 "history": json.dumps(asdict(history)), "measurements": json.dumps(dict(measurements)),
                 "machine": machine_name()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         safetensors.torch.save_model(model, str(tmp), metadata=metadata)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

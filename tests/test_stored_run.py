@@ -16,6 +16,7 @@ import torch
 from lmcourse.checkpoint import CheckpointError, save_checkpoint
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.stored_run import book_run_path, load_stored_run, new_run_path, save_stored_run
+from lmcourse.train import train
 from lmcourse.trainstate import History, TrainConfig
 
 
@@ -116,3 +117,30 @@ def test_the_books_chapter_6_run_is_the_chapters_recipe_run_to_the_end():
     assert {1600, 3200, 4800} <= {int(s) for s in run.measurements["samples"]}
     assert run.measurements["checkpoint_test_bpc"]["6400"] == pytest.approx(run.measurements["test_bpc"], abs=0.01)
     assert json.dumps(run.measurements)  # plain JSON
+
+
+def test_check_accepts_the_runs_own_start_and_names_each_mismatch(tmp_path):
+    stream = torch.arange(40).repeat(60)  # each token fixes the next: a tiny GPT learns it in a few steps
+    recipe = TrainConfig(lr=3e-3, schedule="cosine", warmup_steps=2, batch_size=4, bptt=8, max_steps=20,
+                         eval_every=5, eval_batch_size=4, progress=False)
+    torch.manual_seed(0)
+    full_model = GPT(GPTConfig.tiny(vocab_size=40))
+    full = train(full_model, stream, stream[:400], recipe)
+    path = save_stored_run(tmp_path / "run.safetensors", full_model, full, recipe, {})
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.tiny(vocab_size=40))
+    live = train(model, stream, stream[:400], dataclasses.replace(recipe, stop_after=5))
+    run = load_stored_run(path, model)
+    assert run.check(recipe, live, model, stream[:400]).startswith("trained here: the first 5 steps")
+    with pytest.raises(ValueError, match=r"another recipe .*'lr': \(0.003, 0.001\)"):
+        run.check(dataclasses.replace(recipe, lr=1e-3), live, model, stream[:400])
+    with pytest.raises(ValueError, match="learning rates of the first 5 steps"):
+        run.check(recipe, dataclasses.replace(live, lr=[x * 1.01 for x in live.lr]), model, stream[:400])
+    with pytest.raises(ValueError, match="not the same run"):
+        run.check(recipe, dataclasses.replace(live, valid_loss=[live.valid_loss[-1] + 0.1]), model, stream[:400])
+    with pytest.raises(ValueError, match="no validation loss after step 3"):
+        run.check(recipe, dataclasses.replace(live, train_loss=live.train_loss[:3], lr=live.lr[:3]), model, stream[:400])
+    with torch.no_grad():
+        model.decoder.weight.mul_(1.01)
+    with pytest.raises(ValueError, match="not the run's final weights"):
+        run.check(recipe, live, model, stream[:400])

@@ -30,10 +30,9 @@ could not give back. It holds no optimizer state: it is a result to read, not a 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +73,8 @@ class StoredRun:
         the stored final validation loss on `valid_stream`. Raises ``ValueError`` naming the check that
         failed; returns a one-line report. The steps in between are taken on trust."""
         stored_recipe = TrainConfig(**self.train_config)
-        if stored_recipe != dataclasses.replace(recipe, checkpoint=None, stop_after=None):
-            changed = {k: (v, getattr(recipe, k)) for k, v in dataclasses.asdict(stored_recipe).items()
+        if stored_recipe != replace(recipe, checkpoint=None, stop_after=None):
+            changed = {k: (v, getattr(recipe, k)) for k, v in asdict(stored_recipe).items()
                        if k not in ("checkpoint", "stop_after") and v != getattr(recipe, k)}
             raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
         steps = live.steps

@@ -19,14 +19,20 @@ __all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "file_diges
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file's path beside `path` for the block to write; renamed over `path` when the block
-    ends without error, removed when it raises (for writers that want a path, such as safetensors')."""
+    """A temporary file's path beside `path` for the block to write; flushed to disk and renamed over
+    `path` when the block ends without error, removed when it raises (for writers that want a path, such
+    as safetensors')."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
+        with open(tmp, "rb") as f:  # on disk before the rename, so a crash cannot leave an empty file
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a file opened for writing would be, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -271,8 +271,6 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -
     """Write a temporary safetensors file beside `path`, flush it to disk, rename it over `path`."""
     with atomic_path(path) as tmp:
         safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
 
 
 # ---------------------------------------------------------------------------------------------

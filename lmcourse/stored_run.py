@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, is_dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = ["StoredRun", "book_run_path", "new_run_path", "save_stored_run", "loa
 
 FORMAT = "lmcourse-stored-run"
 VERSION = "1"
+_NOT_RECIPE = ("checkpoint", "checkpoint_every", "resume", "stop_after", "progress")  # how a run was watched, not trained
 
 
 @dataclass
@@ -67,19 +69,26 @@ class StoredRun:
 
     def check(self, recipe: TrainConfig, live: History, model: nn.Module, valid_stream: torch.Tensor,
               tolerance: float = 0.02) -> str:
-        """Check this run against what the reader can redo: it was trained with `recipe` (so with the same
-        schedule), `live` (its first steps, trained here with ``stop_after``) reached the stored validation
-        loss within `tolerance` nats (other CPUs round differently), and the weights loaded into `model` give
-        the stored final validation loss on `valid_stream`. Raises ``ValueError`` naming the check that
-        failed; returns a one-line report. The steps in between are taken on trust."""
+        """Check this run against what the reader can redo: it was trained with `recipe` (the same settings,
+        so the same schedule; how it was watched, such as checkpoints and the progress bar, may differ),
+        `live` (its first steps, trained here with ``stop_after``) began with the same losses (within 1e-3
+        over its first 10 steps: another seed differs more) and reached the stored validation loss within
+        `tolerance` nats (other CPUs round differently), and the weights loaded into `model` give the stored
+        final validation loss on `valid_stream`. Raises ``ValueError`` naming the check that failed; returns
+        a one-line report. The steps in between are taken on trust."""
         stored_recipe = TrainConfig(**self.train_config)
-        if stored_recipe != replace(recipe, checkpoint=None, stop_after=None):
-            changed = {k: (v, getattr(recipe, k)) for k, v in asdict(stored_recipe).items()
-                       if k not in ("checkpoint", "stop_after") and v != getattr(recipe, k)}
+        changed = {k: (v, getattr(recipe, k)) for k, v in asdict(stored_recipe).items()
+                   if k not in _NOT_RECIPE and v != getattr(recipe, k)}
+        if changed:
             raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
         steps = live.steps
-        if live.lr != self.history.lr[:steps]:
+        if len(self.history.lr) < steps or not all(
+                math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
             raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
+        first = min(10, steps)
+        if max(abs(a - b) for a, b in zip(live.train_loss[:first], self.history.train_loss[:first])) >= 1e-3:
+            raise ValueError(f"the first {first} training losses differ from the stored run's: another initialisation "
+                             "(seed the model as the chapter does) or other data")
         stored_valid = dict(zip(self.history.eval_steps, self.history.valid_loss))
         if not live.eval_steps or live.eval_steps[-1] != steps or steps not in stored_valid:
             raise ValueError(f"the stored run has no validation loss after step {steps}: stop at a multiple of "
@@ -119,7 +128,7 @@ def save_stored_run(path: Path, model: nn.Module, history: History, config: Trai
     """Write `model`'s weights with the run's config, history and `measurements` (anything JSON can
     hold) to `path`, atomically. A file there that is not a stored run is never overwritten."""
     path = Path(path)
-    if path.resolve().parent == book_run_path("_").resolve().parent:
+    if path.resolve().is_relative_to(book_run_path("_").resolve().parent):
         raise ValueError(f"{path} is in the book's data/runs/: write new runs elsewhere (new_run_path) and copy "
                          "one there by hand to make it the book's")
     if path.exists() and not _is_stored_run(path):

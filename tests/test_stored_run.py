@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 import safetensors
@@ -75,6 +76,9 @@ def test_only_a_stored_run_is_overwritten(tmp_path):
     save_stored_run(path, make(4), history(), TrainConfig(), {"v": 2})  # a newer run of the same name
     assert load_stored_run(path, make(0)).measurements == {"v": 2}
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any new file, not mkstemp's 0600
 
 
 def test_new_runs_go_to_the_cache_never_over_the_books_copy(monkeypatch, tmp_path):
@@ -136,6 +140,10 @@ def test_check_accepts_the_runs_own_start_and_names_each_mismatch(tmp_path):
         run.check(dataclasses.replace(recipe, lr=1e-3), live, model, stream[:400])
     with pytest.raises(ValueError, match="learning rates of the first 5 steps"):
         run.check(recipe, dataclasses.replace(live, lr=[x * 1.01 for x in live.lr]), model, stream[:400])
+    watched = dataclasses.replace(recipe, progress=True, checkpoint=tmp_path / "c-{step}.safetensors", checkpoint_every=5)
+    assert run.check(watched, live, model, stream[:400])  # how a run is watched is not part of its recipe
+    with pytest.raises(ValueError, match="first 5 training losses differ"):  # e.g. another seed
+        run.check(recipe, dataclasses.replace(live, train_loss=[x + 0.01 for x in live.train_loss]), model, stream[:400])
     with pytest.raises(ValueError, match="not the same run"):
         run.check(recipe, dataclasses.replace(live, valid_loss=[live.valid_loss[-1] + 0.1]), model, stream[:400])
     with pytest.raises(ValueError, match="no validation loss after step 3"):

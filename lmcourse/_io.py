@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes", "file_digest", "exclusive_lock"]
+__all__ = ["DATA_DIR", "atomic_path", "atomic_write_text", "atomic_write_bytes", "file_digest", "exclusive_lock"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repository's data/ folder (data/README.md)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lmcourse._io import atomic_write_text, exclusive_lock
+from lmcourse._io import DATA_DIR, atomic_write_text, exclusive_lock
 from lmcourse.classify import CVResult
 
 __all__ = ["polarity_cv_path", "save_cross_validation", "load_cross_validation"]
@@ -38,7 +38,7 @@ FORMAT = 1
 def polarity_cv_path() -> Path:
     """`$LMCOURSE_POLARITY_CV` if set, else `data/polarity_cv.json` in the repository."""
     override = os.environ.get("LMCOURSE_POLARITY_CV")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data" / "polarity_cv.json"
+    return Path(override) if override else DATA_DIR / "polarity_cv.json"
 
 
 def _fingerprint(texts: Sequence[str], labels: Sequence[int], folds: Sequence[tuple[Sequence[int], Sequence[int]]]

@@ -22,7 +22,7 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
-from lmcourse._io import atomic_write_text, exclusive_lock
+from lmcourse._io import DATA_DIR, atomic_write_text, exclusive_lock
 from lmcourse.intervals import (bootstrap_bpc, mean_interval, paired_bootstrap, paired_mean_difference,
                                 paired_rate_difference, rate_interval, statistic_interval)
 
@@ -202,7 +202,7 @@ def _float(text: str) -> float:
 def results_path() -> Path:
     """`$LMCOURSE_RESULTS` if set, else `data/results.csv` in the repository."""
     override = os.environ.get("LMCOURSE_RESULTS")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "data" / "results.csv"
+    return Path(override) if override else DATA_DIR / "results.csv"
 
 
 def load_results(path: Path | None = None) -> list[Result]:

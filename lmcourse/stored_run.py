@@ -42,7 +42,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from lmcourse._io import atomic_path
+from lmcourse._io import DATA_DIR, atomic_path
 from lmcourse.checkpoint import CheckpointError
 from lmcourse.data import cache_dir
 from lmcourse.runtimes import machine_name
@@ -108,7 +108,7 @@ class StoredRun:
 
 def book_run_path(name: str) -> Path:
     """The book's copy of a stored run: ``data/runs/<name>.safetensors`` in the repository."""
-    return Path(__file__).resolve().parent.parent / "data" / "runs" / f"{name}.safetensors"
+    return DATA_DIR / "runs" / f"{name}.safetensors"
 
 
 def new_run_path(name: str) -> Path:
@@ -131,7 +131,7 @@ def save_stored_run(path: Path, model: nn.Module, history: History, config: Trai
     if path.resolve().is_relative_to(book_run_path("_").resolve().parent):
         raise ValueError(f"{path} is in the book's data/runs/: write new runs elsewhere (new_run_path) and copy "
                          "one there by hand to make it the book's")
-    if path.exists() and not _is_stored_run(path):
+    if path.exists() and _stored_run_header(path) is None:
         raise FileExistsError(f"{path} exists and is not a stored run: choose another path")
     if not isinstance(history, History) or not isinstance(config, TrainConfig):
         raise TypeError("save_stored_run needs the run's History and TrainConfig")
@@ -144,12 +144,14 @@ def save_stored_run(path: Path, model: nn.Module, history: History, config: Trai
     return path
 
 
-def _is_stored_run(path: Path) -> bool:
+def _stored_run_header(path: Path) -> dict[str, str] | None:
+    """The header's metadata if `path` is a stored run, else None (not safetensors, damaged, or another kind)."""
     try:
         with safetensors.safe_open(str(path), "pt") as f:
-            return (f.metadata() or {}).get("format") == FORMAT
+            meta = f.metadata() or {}
     except safetensors.SafetensorError:  # not safetensors at all
-        return False
+        return None
+    return meta if meta.get("format") == FORMAT else None
 
 
 def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
@@ -160,11 +162,10 @@ def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
     if not path.is_file():
         raise FileNotFoundError(f"no stored run at {path}: the book ships it in data/runs/; "
                                 "set FULL_RUN = True to train the whole run instead")
-    if not _is_stored_run(path):
+    meta = _stored_run_header(path)
+    if meta is None:
         raise CheckpointError(f"{path} is not a stored run, or is damaged (a training checkpoint is read with "
                               "lmcourse.checkpoint.load_checkpoint)")
-    with safetensors.safe_open(str(path), "pt") as f:
-        meta = f.metadata()
     missing = [key for key in _KEYS if key not in meta]
     if missing or meta["version"] != VERSION:
         raise CheckpointError(f"{path} is a stored run of another version ({meta.get('version')!r}, expected "

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lmcourse._io import atomic_write_text, exclusive_lock
+from lmcourse._io import DATA_DIR, atomic_write_text, exclusive_lock
 
 __all__ = ["AppResult", "applications_path", "load_applications", "record_applications", "applications_table"]
 
@@ -61,7 +61,7 @@ class AppResult:
 def applications_path() -> Path:
     """``$LMCOURSE_APPLICATIONS`` if set, else ``data/applications.csv`` in the repository."""
     override = os.environ.get("LMCOURSE_APPLICATIONS")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "data" / "applications.csv"
+    return Path(override) if override else DATA_DIR / "applications.csv"
 
 
 def _float(text: str) -> float:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmcourse._io import atomic_write_text, file_digest
+from lmcourse._io import DATA_DIR, atomic_write_text, file_digest
 from lmcourse.data.cleaning import CLEAN_VERSION, lee_documents, wiki_documents
 
 __all__ = ["SPLITS", "CORPUS_NAMES", "Corpus", "load_corpus", "load_documents", "cache_dir", "data_file", "gensim_datapath"]
@@ -41,7 +41,7 @@ def data_file(name: str) -> Path:
     >>> data_file("results.csv").name
     'results.csv'
     """
-    path = Path(__file__).resolve().parents[2] / "data" / name  # lmcourse/data/ -> the repository
+    path = DATA_DIR / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: data_file() reads the files that come with the book's "
                                 f"repository (see data/README.md); run from a full clone of it")

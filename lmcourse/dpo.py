@@ -12,12 +12,16 @@ with ``y_w`` the chosen and ``y_l`` the rejected answer. No sampling, no reward 
 forward passes of the policy and two of the frozen reference per pair. ``beta`` sets how far the
 policy may move from the reference (small ``beta``: far).
 
+When the chosen answer is where the rejected one starts (Chapter 8's pairs: a reply's first sentence
+against the whole reply), one pass over the rejected sequence scores both (:func:`shares_prefix`).
+
 - :func:`sequence_logprob`: ``log pi(y | x)``, the summed log-probabilities of the response tokens
   only (the prompt and padding masked);
 - :func:`dpo_loss`: the loss, and the implicit rewards ``beta * (log pi - log pi_ref)`` whose margin
   the chapter plots over training;
 - :func:`response_logprobs`: ``log pi(y | x)`` of encoded examples (:mod:`lmcourse.sft`'s ids and
-  labels), without gradients: the frozen reference's values, computed once before training;
+  labels), without gradients; :func:`pair_logprobs` the same for (chosen, rejected) pairs: the frozen
+  reference's values, computed once before training;
 - :func:`train_dpo`: the loss minimised through :func:`lmcourse.train.train_on_examples` (the book's one
   update step), with the rewards of every step recorded in a :class:`DPOTrace`;
 - :func:`plot_trace`: a run's rewards and loss over training, side by side.
@@ -41,7 +45,8 @@ from lmcourse._torch import model_device
 from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, length_sorted_batches, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
-__all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "DPOTrace", "train_dpo", "plot_trace"]
+__all__ = ["sequence_logprob", "dpo_loss", "response_logprobs", "shares_prefix", "pair_logprobs", "DPOTrace", "train_dpo",
+           "plot_trace"]
 
 Pair = tuple[Encoded, Encoded]  # (chosen, rejected), each (input_ids, labels) as lmcourse.sft encodes them
 
@@ -135,6 +140,73 @@ def _batch_logprobs(model: nn.Module, examples: Sequence[Encoded], pad_id: int) 
     return torch.zeros(len(examples), dtype=token_logp.dtype, device=device).index_add(0, rows, token_logp)
 
 
+def shares_prefix(chosen: Encoded, rejected: Encoded) -> bool:
+    """Whether one forward pass over `rejected` also gives ``log pi(chosen)``: `chosen`, up to its last
+    labelled token (the end of its turn; what follows is not scored), is the start of `rejected`,
+    with the same tokens labelled, and the rejected answer goes on past that point. The model is
+    causal, so its predictions along the shared start are the same in both sequences, and the chosen
+    answer's last token is scored by the prediction made where the rejected answer goes on with
+    another token.
+
+    >>> shares_prefix(([1, 2, 3, 9, 0], [-100, -100, 3, 9, -100]), ([1, 2, 3, 4, 9, 0], [-100, -100, 3, 4, 9, -100]))
+    True
+    >>> shares_prefix(([1, 2, 7, 9, 0], [-100, -100, 7, 9, -100]), ([1, 2, 3, 4, 9, 0], [-100, -100, 3, 4, 9, -100]))
+    False
+    """
+    (chosen_ids, chosen_labels), (rejected_ids, rejected_labels) = chosen, rejected
+    scored = [t for t, label in enumerate(chosen_labels) if label != IGNORE_INDEX]
+    if not scored:
+        return False
+    n = scored[-1]  # the chosen answer's last token; the tokens before it must be the rejected sequence's
+    return (0 < n < len(rejected_ids) and list(chosen_ids[:n]) == list(rejected_ids[:n])
+            and list(chosen_labels[:n]) == list(rejected_labels[:n]) and rejected_labels[n] != IGNORE_INDEX)
+
+
+def _pair_batch_logprobs(model: nn.Module, chosen: Sequence[Encoded], rejected: Sequence[Encoded],
+                         pad_id: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(log pi(chosen), log pi(rejected), tokens read)``, ``(B,)``, ``(B,)`` and an int: from one padded
+    batch of the rejected sequences when every pair :func:`shares_prefix`, else from two batches."""
+    if not all(map(shares_prefix, chosen, rejected)):
+        tokens = sum(len(ids) for ids, _ in [*chosen, *rejected])
+        return _batch_logprobs(model, chosen, pad_id), _batch_logprobs(model, rejected, pad_id), tokens
+    device = model_device(model)
+    input_ids, labels = (t.to(device) for t in pad_batch(rejected, pad_id))
+    logits, targets, rows = answer_logits(model, input_ids, labels)  # (K, V), (K,), (K,): the rejected answers
+    logp = F.log_softmax(logits, dim=-1)  # (K, V)
+    chosen_labels = torch.full_like(labels, IGNORE_INDEX)  # (B, T): each chosen answer's labels, in its row
+    for row, (_, row_labels) in enumerate(chosen):
+        last = max(t for t, label in enumerate(row_labels) if label != IGNORE_INDEX)  # what follows is not scored
+        chosen_labels[row, :last + 1] = torch.tensor(row_labels[:last + 1])
+    chosen_targets = chosen_labels[:, 1:][labels[:, 1:] != IGNORE_INDEX]  # (K,): aligned with `targets`
+    scored = chosen_targets != IGNORE_INDEX  # the positions that predict a chosen answer token
+    zeros = torch.zeros(len(rejected), dtype=logp.dtype, device=device)
+    rejected_logp = zeros.index_add(0, rows, logp.gather(1, targets[:, None]).squeeze(1))
+    chosen_logp = zeros.index_add(0, rows[scored], logp[scored].gather(1, chosen_targets[scored, None]).squeeze(1))
+    return chosen_logp, rejected_logp, sum(len(ids) for ids, _ in rejected)
+
+
+@torch.no_grad()
+def pair_logprobs(model: nn.Module, pairs: Sequence[Pair], batch_size: int = 8,
+                  pad_id: int = DEFAULT_PAD_ID) -> torch.Tensor:
+    """``(log pi(chosen), log pi(rejected))`` ``(N, 2)`` of each pair, with no gradient (in eval mode):
+    the frozen reference's values for :func:`train_dpo`. Pairs whose chosen answer starts the rejected
+    one (:func:`shares_prefix`) take one forward pass; the others two, as :func:`response_logprobs`."""
+    if not pairs:
+        raise ValueError("pair_logprobs needs at least one (chosen, rejected) pair")
+    check_positive_int("batch_size", batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        out = torch.empty(len(pairs), 2)
+        for rows in length_sorted_batches([rejected for _, rejected in pairs], batch_size):
+            chosen, rejected, _ = _pair_batch_logprobs(model, [pairs[i][0] for i in rows], [pairs[i][1] for i in rows],
+                                                       pad_id)
+            out[rows] = torch.stack([chosen, rejected], dim=1).cpu().to(out.dtype)
+        return out
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def response_logprobs(model: nn.Module, examples: Sequence[Encoded], batch_size: int = 8,
                       pad_id: int = DEFAULT_PAD_ID) -> torch.Tensor:
@@ -173,9 +245,10 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
               beta: float = 0.1, nll_weight: float = 0.0, pad_id: int = DEFAULT_PAD_ID) -> tuple[History, DPOTrace]:
     """Minimise :func:`dpo_loss` over (chosen, rejected) pairs of encoded examples, training `model`'s
     trainable parameters (all, or a LoRA adapter's). ``ref_logprobs[i]`` holds the frozen reference's
-    ``(log pi_ref(chosen), log pi_ref(rejected))`` of pair i, ``(N, 2)`` (:func:`response_logprobs`):
-    the reference never changes, so it is not run during training. Each step reads a batch of pairs
-    as one padded batch of chosen and rejected answers; ``history.train_loss`` is the loss minimised.
+    ``(log pi_ref(chosen), log pi_ref(rejected))`` of pair i, ``(N, 2)`` (:func:`pair_logprobs`): the
+    reference never changes, so it is not run during training. Each step reads a batch of pairs as
+    a padded batch of chosen and one of rejected answers, or the rejected ones alone when every chosen
+    answer starts its rejected one (:func:`shares_prefix`); ``history.train_loss`` is the loss minimised.
 
     ``nll_weight > 0`` adds that weight times the chosen answers' mean negative log-likelihood per token
     (the SFT loss on the chosen answers, as Pang et al. 2024 do): DPO alone only asks the chosen answer
@@ -193,9 +266,8 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
     chosen_tokens = torch.tensor([sum(label != IGNORE_INDEX for label in chosen[1]) for chosen, _ in pairs])  # (N,)
 
     def batch_loss(indices: list[int]) -> tuple[torch.Tensor, int]:
-        # chosen and rejected answers as two padded batches: the rejected (longer) ones would pad the others
         chosen_rows, rejected_rows = [pairs[i][0] for i in indices], [pairs[i][1] for i in indices]
-        logp_chosen, logp_rejected = (_batch_logprobs(model, rows, pad_id) for rows in (chosen_rows, rejected_rows))
+        logp_chosen, logp_rejected, tokens_read = _pair_batch_logprobs(model, chosen_rows, rejected_rows, pad_id)
         ref = ref_logprobs[indices].to(logp_chosen.device)  # (B, 2)
         loss, chosen, rejected = dpo_loss(logp_chosen, logp_rejected, ref[:, 0], ref[:, 1], beta)
         if nll_weight:
@@ -204,7 +276,7 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
         trace.chosen_reward.append(chosen.mean().item())
         trace.rejected_reward.append(rejected.mean().item())
         trace.accuracy.append((chosen > rejected).float().mean().item())
-        return loss, sum(len(ids) for ids, _ in chosen_rows + rejected_rows)
+        return loss, tokens_read
 
     lengths = [len(chosen[0]) + len(rejected[0]) for chosen, rejected in pairs]
     history = train_on_examples(model, len(pairs), config, batch_loss, lengths=lengths, desc="dpo")

@@ -148,6 +148,66 @@ def test_response_logprobs_sums_the_answer_tokens_and_ignores_padding():
         response_logprobs(model, [])
 
 
+def _shared_pairs(n: int = 4):
+    """Pairs whose chosen answer is the rejected one's first token and then the end token 39."""
+    pairs = [_pair([5, 6, 7], [10 + k, 39], [10 + k, 21, 22 + k, 39]) for k in range(n)]
+    return [((c_ids + [0], c_labels + [-100]), (r_ids + [0], r_labels + [-100]))  # and an unscored line break
+            for (c_ids, c_labels), (r_ids, r_labels) in pairs]
+
+
+def test_shares_prefix_needs_the_same_start_and_labels_and_a_longer_rejected_answer():
+    from lmcourse.dpo import shares_prefix
+    chosen, rejected = _pair([5, 6, 7], [10, 39], [10, 21, 39])
+    assert shares_prefix(chosen, rejected)
+    assert not shares_prefix(*_pair([5, 6, 7], [11, 39], [10, 21, 39]))  # another first answer token
+    assert not shares_prefix(*_pair([5, 6, 7], [10, 21, 39], [10, 39]))  # the chosen answer is the longer one
+    assert not shares_prefix(*_pair([5, 6, 7], [10, 39], [10]))  # the rejected answer stops where the chosen ends
+    assert not shares_prefix(chosen, ([4, 6, 7, 10, 21, 39], rejected[1]))  # another prompt
+    assert not shares_prefix(chosen, (rejected[0], [-100, -100, 7, 10, 21, 39]))  # labelled differently
+    assert not shares_prefix((chosen[0], [-100] * len(chosen[0])), rejected)  # no answer to score
+    # what follows the chosen answer's last labelled token (the template's line break) is not compared
+    assert shares_prefix((chosen[0] + [0], chosen[1] + [-100]), (rejected[0] + [0], rejected[1] + [-100]))
+    assert shares_prefix((chosen[0] + [0], chosen[1] + [-100]), rejected)
+
+
+def test_pair_logprobs_equal_two_separate_passes_shared_or_not():
+    from lmcourse.dpo import pair_logprobs, response_logprobs, shares_prefix
+    model = _tiny_llama(2)
+    shared = _shared_pairs()
+    separate = [_pair([5, 6], [20 + k, 35], [31, 32 + k, 33]) for k in range(3)]  # chosen never starts the rejected
+    assert all(shares_prefix(c, r) for c, r in shared) and not any(shares_prefix(c, r) for c, r in separate)
+    for pairs in (shared, separate, shared + separate):
+        two_passes = torch.stack([response_logprobs(model, [c for c, _ in pairs]),
+                                  response_logprobs(model, [r for _, r in pairs])], dim=1)
+        for batch_size in (1, 3, 8):
+            torch.testing.assert_close(pair_logprobs(model, pairs, batch_size=batch_size), two_passes, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="at least one"):
+        pair_logprobs(model, [])
+
+
+def test_one_pass_over_shared_pairs_gives_the_two_pass_loss_and_gradients(monkeypatch):
+    import lmcourse.dpo
+    from lmcourse.dpo import pair_logprobs, train_dpo
+    from lmcourse.lora import apply_lora
+    from lmcourse.train import TrainConfig
+    pairs = _shared_pairs(6)
+    runs = []
+    for one_pass in (True, False):
+        if not one_pass:  # the same pairs, each scored by two passes
+            monkeypatch.setattr(lmcourse.dpo, "shares_prefix", lambda chosen, rejected: False)
+        model = _tiny_llama(3)
+        ref = pair_logprobs(model, pairs)
+        apply_lora(model, ["attn.out_proj", "mlp.down"], r=2, alpha=4)
+        config = TrainConfig(lr=3e-2, batch_size=3, max_steps=6, weight_decay=0.0, progress=False)
+        history, trace = train_dpo(model, pairs, ref, config, beta=0.5, nll_weight=0.5)
+        runs.append((history, trace, {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}))
+    (one, one_trace, one_weights), (two, two_trace, two_weights) = runs
+    assert one.train_loss == pytest.approx(two.train_loss, abs=1e-5)
+    assert one_trace.margin == pytest.approx(two_trace.margin, abs=1e-5)
+    for name, weight in one_weights.items():  # the same updates, so the same gradients
+        torch.testing.assert_close(weight, two_weights[name], atol=1e-5, rtol=0)
+
+
 def test_train_dpo_starts_at_log_2_and_raises_the_chosen_answers():
     from lmcourse.dpo import response_logprobs, train_dpo
     from lmcourse.lora import apply_lora

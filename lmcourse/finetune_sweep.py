@@ -11,7 +11,10 @@ Its ``train_seconds`` column is each run's wall-clock training time; the stored 
 on a shared, loaded machine, so they record the run rather than measure speed (the chapter times one
 step of each setup on a fixed batch instead).
 The chapter reads that file, runs the same sweep when ``FULL_RUN`` is set, and checks the stored row
-of its own recipe (LoRA at rank 8) against the run it makes by default.
+of its own recipe (LoRA at rank 8) against its run. The same command writes that run's adapter, its
+history and its validation loss as a stored run (:mod:`lmcourse.stored_run`,
+``$LMCOURSE_CACHE/runs/lora-chapter8.safetensors``; the book's copy is ``data/runs/``), which the
+chapter loads after training its first steps.
 """
 
 from __future__ import annotations
@@ -30,14 +33,17 @@ from torch import nn
 from lmcourse._io import atomic_write_text
 from lmcourse.data import data_file
 from lmcourse.lora import apply_lora, trainable_parameters
-from lmcourse.sft import Encoded, greedy_matches, train_sft
+from lmcourse.sft import Encoded, greedy_matches, mean_example_loss, train_sft
+from lmcourse.stored_run import new_run_path, save_stored_run
 from lmcourse.train import TrainConfig
 
-__all__ = ["ALL_LINEAR", "Setup", "SETUPS", "RECIPE", "SweepRow", "prepare", "sft_config", "run_setup", "run_sweep",
-           "write_sweep", "load_sweep"]
+__all__ = ["ALL_LINEAR", "Setup", "SETUPS", "RECIPE", "STORED_RUN", "VALID_EXAMPLES", "SweepRow", "prepare", "sft_config",
+           "run_setup", "run_sweep", "write_sweep", "load_sweep"]
 
 ALL_LINEAR = ("attn.in_proj", "attn.out_proj", "mlp.gate", "mlp.up", "mlp.down")  # every linear layer of a block
 SWEEP_FILE = "finetune_sweep.csv"
+STORED_RUN = "lora-chapter8"  # the RECIPE's run as a stored run (lmcourse.stored_run), as the chapter loads it
+VALID_EXAMPLES = 40  # the validation examples whose loss the chapter reports (the first 40)
 _COLUMNS = ("name", "trainable", "lr", "steps", "train_seconds", "exact", "hits")
 
 
@@ -102,20 +108,28 @@ def sft_config(setup: Setup, steps: int, seed: int = 0) -> TrainConfig:
 
 
 def run_setup(model: nn.Module, setup: Setup, train: Sequence[Encoded], heldout: Sequence[Encoded],
-              steps: int) -> SweepRow:
-    """Train a fresh copy of `model` as `setup` says for `steps` steps and score it on `heldout`."""
+              steps: int, store: tuple[Path, Sequence[Encoded]] | None = None) -> SweepRow:
+    """Train a fresh copy of `model` as `setup` says for `steps` steps and score it on `heldout`. With
+    ``store=(path, valid)``, also write the run (a LoRA setup's adapter) as a stored run at `path`, with
+    its validation loss on `valid` (:func:`lmcourse.sft.mean_example_loss`) as the measurement to check."""
     m = prepare(model, setup)
-    history = train_sft(m, train, sft_config(setup, steps))
+    config = sft_config(setup, steps)
+    history = train_sft(m, train, config)
     hits = greedy_matches(m.eval(), heldout).numpy()
+    if store is not None:
+        path, valid = store
+        save_stored_run(path, m, history, config, {"valid_loss": mean_example_loss(m, valid)},
+                        trainable_only=setup.targets is not None)
     return SweepRow(setup.name, trainable_parameters(m), setup.lr, history.steps, history.train_seconds, hits)
 
 
 def run_sweep(model: nn.Module, train: Sequence[Encoded], heldout: Sequence[Encoded], steps: int = 30,
-              setups: Sequence[Setup] = SETUPS) -> list[SweepRow]:
-    """:func:`run_setup` for each setup, one after the other (each on a fresh copy of `model`)."""
+              setups: Sequence[Setup] = SETUPS, store: tuple[Path, Sequence[Encoded]] | None = None) -> list[SweepRow]:
+    """:func:`run_setup` for each setup, one after the other (each on a fresh copy of `model`); `store`
+    is passed to the run of the chapter's :data:`RECIPE`."""
     if not setups:
         raise ValueError("run_sweep needs at least one Setup")
-    return [run_setup(model, setup, train, heldout, steps) for setup in setups]
+    return [run_setup(model, setup, train, heldout, steps, store if setup == RECIPE else None) for setup in setups]
 
 
 def write_sweep(rows: Sequence[SweepRow], path: str | Path | None = None) -> Path:
@@ -161,10 +175,12 @@ def main() -> None:
     torch.manual_seed(0)
     model, tokenizer = load_smollm2()
     encoded = {split: sft.encode_examples(tokenizer, [ex["messages"] for ex in instructions.load_instructions(split)],
-                                          max_len=256)[0] for split in ("train", "heldout")}
+                                          max_len=256)[0] for split in ("train", "valid", "heldout")}
     start = time.perf_counter()
-    rows = run_sweep(model, encoded["train"], encoded["heldout"])
+    store = (new_run_path(STORED_RUN), encoded["valid"][:VALID_EXAMPLES])
+    rows = run_sweep(model, encoded["train"], encoded["heldout"], store=store)
     path = write_sweep(rows)
+    print(f"wrote the stored run of {RECIPE.name}: {store[0]}")
     for row in rows:
         print(f"{row.name:28} {100 * row.exact:5.1f}% exact, {row.train_seconds:.0f} s of training")
     print(f"wrote {path} in {time.perf_counter() - start:.0f} s")

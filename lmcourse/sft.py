@@ -36,12 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse._checks import check_positive_int
-from lmcourse._torch import model_device
+from lmcourse._torch import eval_mode, model_device
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
 __all__ = ["IGNORE_INDEX", "DEFAULT_PAD_ID", "AnswerTruncatedError", "render_segments", "encode_example",
-           "encode_examples", "pad_batch", "answer_logits", "token_losses", "sft_loss", "example_losses", "greedy_matches",
-           "length_sorted_batches", "train_sft"]
+           "encode_examples", "pad_batch", "answer_logits", "token_losses", "sft_loss", "example_losses",
+           "mean_example_loss", "greedy_matches", "length_sorted_batches", "train_sft"]
 
 IGNORE_INDEX = -100  # the label of a position that is not learned (PyTorch's cross_entropy default)
 DEFAULT_PAD_ID = 0  # SmolLM2's <|endoftext|>; any id would do: padding is masked and follows the real tokens
@@ -192,6 +192,20 @@ def example_losses(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tens
     """Each example's mean cross-entropy over its own labelled tokens ``(B,)`` (NaN if it has none)."""
     counts = (labels[:, 1:] != IGNORE_INDEX).sum(dim=1)  # (B,)
     return token_losses(model, input_ids, labels).sum(dim=1) / counts
+
+
+def mean_example_loss(model: nn.Module, examples: Sequence[Encoded], batch_size: int = 8,
+                      pad_id: int = DEFAULT_PAD_ID) -> float:
+    """The mean over `examples` of each one's :func:`example_losses` (nats per answer token), in eval mode
+    and without gradients, in batches of `batch_size` in the given order: a validation loss."""
+    if not examples:
+        raise ValueError("mean_example_loss needs at least one encoded example")
+    check_positive_int("batch_size", batch_size)
+    device = model_device(model)
+    with eval_mode(model), torch.no_grad():
+        losses = torch.cat([example_losses(model, *(t.to(device) for t in pad_batch(examples[i:i + batch_size], pad_id)))
+                            for i in range(0, len(examples), batch_size)])  # (N,)
+    return float(losses.nanmean())
 
 
 @torch.no_grad()

@@ -6,7 +6,10 @@ trigram it is compared with only late in the run. By default the chapter trains 
 that run live, with the same recipe (``TrainConfig(stop_after=...)``: the same schedule, so the same
 first steps), loads the full run's weights from the book's copy of this file, and checks the recipe,
 the first eighth and the final validation loss against the stored history. ``FULL_RUN = True``
-trains all of it and writes a new file with :func:`save_stored_run`.
+trains all of it and writes a new file with :func:`save_stored_run`. Chapter 11's GPT is kept the
+same way; Chapter 8's LoRA fine-tuning run keeps only what it trained, the adapter
+(``trainable_only=True``), and is checked against its training examples with
+:meth:`StoredRun.check_examples`.
 
 The file is safetensors: the model's weights (a tied matrix once, through
 ``safetensors.torch.save_model``) and, as JSON in its header, the run's :class:`TrainConfig`, its
@@ -76,19 +79,8 @@ class StoredRun:
         `tolerance` nats (other CPUs round differently), and the weights loaded into `model` give the stored
         final validation loss on `valid_stream`. Raises ``ValueError`` naming the check that failed; returns
         a one-line report. The steps in between are taken on trust."""
-        stored_recipe = TrainConfig(**self.train_config)
-        changed = {k: (v, getattr(recipe, k)) for k, v in asdict(stored_recipe).items()
-                   if k not in _NOT_RECIPE and v != getattr(recipe, k)}
-        if changed:
-            raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
+        stored_recipe = self._check_start(recipe, live, loss_tolerance=1e-3)
         steps = live.steps
-        if len(self.history.lr) < steps or not all(
-                math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
-            raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
-        first = min(10, steps)
-        if max(abs(a - b) for a, b in zip(live.train_loss[:first], self.history.train_loss[:first])) >= 1e-3:
-            raise ValueError(f"the first {first} training losses differ from the stored run's: another initialisation "
-                             "(seed the model as the chapter does) or other data")
         stored_valid = dict(zip(self.history.eval_steps, self.history.valid_loss))
         if not live.eval_steps or live.eval_steps[-1] != steps or steps not in stored_valid:
             raise ValueError(f"the stored run has no validation loss after step {steps}: stop at a multiple of "
@@ -104,6 +96,44 @@ class StoredRun:
         return (f"trained here: the first {steps} steps in {live.train_seconds:.0f} s, validation loss "
                 f"{live.valid_loss[-1]:.4f}; the stored run (made on {self.machine}) after step {steps}: "
                 f"{stored_valid[steps]:.4f}; its final weights give its final validation loss, {final:.4f}")
+
+    def check_examples(self, recipe: TrainConfig, live: History, valid_loss: float,
+                       loss_tolerance: float = 0.02) -> str:
+        """:meth:`check` for a run trained on separate examples (:func:`lmcourse.train.train_on_examples`,
+        as fine-tuning is), whose history holds no validation losses: the same `recipe`, the `live` steps
+        trained here with the stored run's learning rates and losses (each within `loss_tolerance`
+        nats: batches of other examples differ by far more; a model of hundreds of millions of
+        parameters rounds differently on another CPU), and `valid_loss`, what the loaded weights give
+        on the validation examples here, equal to ``measurements["valid_loss"]`` within 1e-4."""
+        self._check_start(recipe, live, loss_tolerance)
+        stored = self.measurements.get("valid_loss")
+        if stored is None:
+            raise ValueError(f"{self.path.name} has no measurements['valid_loss'] to compare the loaded weights with")
+        if abs(valid_loss - stored) >= 1e-4:
+            raise ValueError(f"the loaded weights give a validation loss of {valid_loss:.5f}, the stored run measured "
+                             f"{stored:.5f}: these are not the run's final weights, or not its validation examples")
+        gap = max(abs(a - b) for a, b in zip(live.train_loss, self.history.train_loss))
+        return (f"trained here: the first {live.steps} steps in {live.train_seconds:.0f} s, their losses within "
+                f"{gap:.1e} of the stored run's (made on {self.machine}); its final weights give its validation "
+                f"loss, {valid_loss:.4f}")
+
+    def _check_start(self, recipe: TrainConfig, live: History, loss_tolerance: float) -> TrainConfig:
+        """The checks shared by :meth:`check` and :meth:`check_examples`: the recipe, the learning rates of
+        the live steps, and their first losses (up to 10; `loss_tolerance`). Returns the stored recipe."""
+        stored_recipe = TrainConfig(**self.train_config)
+        changed = {k: (v, getattr(recipe, k)) for k, v in asdict(stored_recipe).items()
+                   if k not in _NOT_RECIPE and v != getattr(recipe, k)}
+        if changed:
+            raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
+        steps = live.steps
+        if not steps or len(self.history.lr) < steps or not all(
+                math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
+            raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
+        first = min(10, steps)
+        if max(abs(a - b) for a, b in zip(live.train_loss[:first], self.history.train_loss[:first])) >= loss_tolerance:
+            raise ValueError(f"the first {first} training losses differ from the stored run's: another initialisation "
+                             "(seed the model as the chapter does) or other data")
+        return stored_recipe
 
 
 def book_run_path(name: str) -> Path:
@@ -124,9 +154,11 @@ def _model_config(model: nn.Module) -> dict[str, Any] | None:
 
 
 def save_stored_run(path: Path, model: nn.Module, history: History, config: TrainConfig,
-                    measurements: Mapping[str, Any]) -> Path:
+                    measurements: Mapping[str, Any], *, trainable_only: bool = False) -> Path:
     """Write `model`'s weights with the run's config, history and `measurements` (anything JSON can
-    hold) to `path`, atomically. A file there that is not a stored run is never overwritten."""
+    hold) to `path`, atomically. A file there that is not a stored run is never overwritten.
+    ``trainable_only=True`` stores only the parameters that train (a LoRA adapter: Chapter 8 keeps
+    8.7 MB instead of SmolLM2's 540); loading it needs the model prepared as it was for training."""
     path = Path(path)
     if path.resolve().is_relative_to(book_run_path("_").resolve().parent):
         raise ValueError(f"{path} is in the book's data/runs/: write new runs elsewhere (new_run_path) and copy "
@@ -138,9 +170,15 @@ def save_stored_run(path: Path, model: nn.Module, history: History, config: Trai
     metadata = {"format": FORMAT, "version": VERSION, "model_class": type(model).__qualname__,
                 "model_config": json.dumps(_model_config(model)), "train_config": json.dumps(asdict(config), default=str),
                 "history": json.dumps(asdict(history)), "measurements": json.dumps(dict(measurements)),
-                "machine": machine_name()}
+                "machine": machine_name(), "tensors": "trainable" if trainable_only else "all"}
     with atomic_path(path) as tmp:
-        safetensors.torch.save_model(model, str(tmp), metadata=metadata)
+        if trainable_only:
+            trained = {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+            if not trained:
+                raise ValueError("trainable_only=True, but no parameter of the model requires a gradient")
+            safetensors.torch.save_file(trained, str(tmp), metadata=metadata)
+        else:
+            safetensors.torch.save_model(model, str(tmp), metadata=metadata)
     return path
 
 
@@ -174,11 +212,34 @@ def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
     if meta["model_class"] != type(model).__qualname__ or wanted != have:
         raise ValueError(f"{path} holds a {meta['model_class']} with config {wanted}; the model given is a "
                          f"{type(model).__qualname__} with config {have}: build the model the run trained")
-    trial = copy.deepcopy(model)  # a damaged tensor section fails here, with the model untouched
-    safetensors.torch.load_model(trial, str(path), strict=True)
-    model.load_state_dict(trial.state_dict())
+    if meta.get("tensors") == "trainable":
+        _load_trained(path, model)
+    else:
+        trial = copy.deepcopy(model)  # a damaged tensor section fails here, with the model untouched
+        safetensors.torch.load_model(trial, str(path), strict=True)
+        model.load_state_dict(trial.state_dict())
     return StoredRun(path, History(**json.loads(meta["history"])), json.loads(meta["train_config"]), wanted,
                      json.loads(meta["measurements"]), meta["machine"])
+
+
+def _load_trained(path: Path, model: nn.Module) -> None:
+    """Copy a ``trainable_only`` file's tensors into `model`'s parameters of those names, which must be
+    exactly its trainable ones, of the same shapes: all are read and checked before any is copied."""
+    tensors = safetensors.torch.load_file(str(path))  # a damaged file fails here, with the model untouched
+    params = dict(model.named_parameters())
+    trainable = {name for name, p in params.items() if p.requires_grad}
+    if set(tensors) != trainable:
+        missing, extra = sorted(trainable - set(tensors)), sorted(set(tensors) - trainable)
+        raise ValueError(f"{path} holds the trained tensors of a model prepared another way: the model's trainable "
+                         f"parameters it lacks {missing[:3]}, and tensors the model does not train {extra[:3]} "
+                         "(prepare the model as the run did, e.g. the same LoRA layers and rank)")
+    wrong = [name for name, t in tensors.items() if t.shape != params[name].shape]
+    if wrong:
+        raise ValueError(f"{path}: {wrong[0]} is {tuple(tensors[wrong[0]].shape)} in the file and "
+                         f"{tuple(params[wrong[0]].shape)} in the model")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            params[name].copy_(tensor)
 
 
 _KEYS = ("format", "version", "model_class", "model_config", "train_config", "history", "measurements", "machine")

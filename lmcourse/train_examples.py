@@ -45,11 +45,10 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random
 
 
 def check_example_config(config: Any, who: str) -> None:
-    """Refuse what :func:`train_on_examples` leaves out: early stopping, checkpoints, resuming, and
-    stopping before the schedule's end."""
+    """Refuse what :func:`train_on_examples` leaves out: early stopping, checkpoints and resuming."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    for name in ("patience", "checkpoint", "resume", "stop_after"):
+    for name in ("patience", "checkpoint", "resume"):
         if getattr(config, name) is not None:
             raise ValueError(f"{who} does not support {name} (it trains for minutes); set {name}=None")
 
@@ -75,7 +74,8 @@ def train_on_examples(model: nn.Module, num_examples: int, config: TrainConfig,
     `lengths` if given: :func:`bucketed_batches`). Each batch's ``batch_loss(indices) -> (loss,
     tokens)`` is minimised with the optimizer, schedule and clipping of `config`;
     ``validate(step)``, which records into `history` (:meth:`History.add_evaluation`) and returns
-    progress-bar fields, runs every ``eval_every`` steps and at the end.
+    progress-bar fields, runs every ``eval_every`` steps and at the end. ``config.stop_after`` ends the
+    run early with the schedule unchanged: its steps are exactly the full run's first ones.
 
     >>> weight = nn.Parameter(torch.zeros(1))
     >>> model = nn.Module(); model.weight = weight
@@ -100,10 +100,11 @@ def train_on_examples(model: nn.Module, num_examples: int, config: TrainConfig,
         return FloatingPointError(f"training diverged: {what} is {value} at step {step + 1}; lower the "
                                   f"learning rate (lr={lr:.3g}), add warmup_steps or clip gradients")
 
-    bar = StepBar(total_steps, desc=desc, enabled=config.progress, smoothing=0.95, lr_format=".1e", speed=False)
+    end = min(total_steps, config.stop_after or total_steps)  # the schedule still runs to total_steps
+    bar = StepBar(end, desc=desc, enabled=config.progress, smoothing=0.95, lr_format=".1e", speed=False)
     with kept_mode(model), bar:
         model.train()
-        while step < total_steps:
+        while step < end:
             if not queue:
                 if step:
                     history.epochs_completed += 1
@@ -115,7 +116,7 @@ def train_on_examples(model: nn.Module, num_examples: int, config: TrainConfig,
             step += 1
             history.add_step(loss_value, lr, norm, tokens, time.perf_counter() - t0)
             bar.step(loss_value, lr, tokens, 0.0)
-            due = (config.eval_every and step % config.eval_every == 0) or step == total_steps
+            due = (config.eval_every and step % config.eval_every == 0) or step == end
             bar.show(validate(step) if validate is not None and due else None)
     if not queue:
         history.epochs_completed += 1

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lmcourse import instructions
-from lmcourse.finetune_sweep import (ALL_LINEAR, RECIPE, SETUPS, Setup, SweepRow, load_sweep, prepare, run_sweep,
-                                     sft_config, write_sweep)
+from lmcourse.finetune_sweep import (ALL_LINEAR, RECIPE, SETUPS, Setup, SweepRow, load_sweep, prepare, run_setup,
+                                     run_sweep, sft_config, write_sweep)
 from lmcourse.llama import Llama, LlamaConfig
 from lmcourse.lora import lora_layers, trainable_parameters
 from lmcourse.sft import encode_examples
@@ -97,3 +97,37 @@ def test_data_readme_names_the_stored_run_with_its_checksum():
     from lmcourse.data import data_file
 
     assert file_digest(data_file("finetune_sweep.csv")) in data_file("README.md").read_text(encoding="utf-8")
+
+
+def test_the_recipes_run_is_stored_with_its_validation_loss(tiny, tmp_path):
+    from lmcourse.sft import mean_example_loss
+    from lmcourse.stored_run import load_stored_run
+    model, encoded = tiny
+    recipe = Setup(RECIPE.name, ("mlp.down",), 2)  # a smaller stand-in, stored as the recipe would be
+    path = tmp_path / "run.safetensors"
+    rows = run_sweep(model, encoded, encoded, steps=2, setups=[Setup("full", None, lr=1e-3)], store=(path, encoded[:5]))
+    assert rows and not path.exists()  # run_sweep stores the chapter's RECIPE only
+    run_setup(model, recipe, encoded, encoded, 2, store=(path, encoded[:5]))
+    fresh = prepare(model, recipe)
+    run = load_stored_run(path, fresh)
+    assert run.history.steps == 2 and run.train_config["max_steps"] == 2
+    assert run.measurements["valid_loss"] == pytest.approx(mean_example_loss(fresh, encoded[:5]), abs=1e-6)
+    assert run.check_examples(sft_config(recipe, 2), run.history, mean_example_loss(fresh, encoded[:5]))
+
+
+def test_the_books_stored_adapter_is_the_recipes_30_step_run():
+    import dataclasses
+    import json
+
+    import safetensors
+
+    from lmcourse.stored_run import book_run_path
+    with safetensors.safe_open(str(book_run_path("lora-chapter8")), "pt") as f:
+        meta, sizes = f.metadata(), [f.get_slice(name).get_shape() for name in f.keys()]
+    assert meta["tensors"] == "trainable" and json.loads(meta["model_config"])["num_layers"] == 30
+    config = json.loads(meta["train_config"])
+    assert config == json.loads(json.dumps(dataclasses.asdict(sft_config(RECIPE, 30)), default=str))
+    history = json.loads(meta["history"])
+    assert len(history["train_loss"]) == 30 and history["train_loss"][-1] < history["train_loss"][0]
+    assert len(sizes) == 2 * 150 and sum(a * b for a, b in sizes) == 2_165_760  # A and B of every adapted layer
+    assert 0 < json.loads(meta["measurements"])["valid_loss"] < 1

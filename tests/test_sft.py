@@ -144,6 +144,21 @@ def test_padding_does_not_change_the_per_example_loss(tok):
     assert torch.allclose(together, alone, atol=1e-6) and torch.allclose(padded_more[:2], alone, atol=1e-6)
 
 
+def test_mean_example_loss_is_the_mean_of_the_examples_losses_in_eval_mode(tok):
+    from lmcourse.sft import mean_example_loss
+    model = make_model()
+    encoded = [encode_example(tok, convo(q, a), 100) for q, a in
+               [("hi", "ok"), ("a longer question", "sure, yes"), ("why?", "because"), ("2+2?", "4"), ("x", "y")]]
+    with torch.no_grad():
+        by_hand = torch.cat([example_losses(model, *pad_batch([e])) for e in encoded]).mean().item()
+    model.train()
+    for batch_size in (1, 2, 8):
+        assert mean_example_loss(model, encoded, batch_size=batch_size) == pytest.approx(by_hand, abs=1e-6)
+    assert model.training  # back in the mode it was in
+    with pytest.raises(ValueError, match="at least one"):
+        mean_example_loss(model, [])
+
+
 def test_a_tiny_llama_learns_the_assistant_tokens(tok):
     pairs = [("colour of the sky?", "blue"), ("colour of grass?", "green"), ("2+2?", "4"), ("cat says?", "meow"),
              ("opposite of up?", "down"), ("first letter?", "a"), ("dog says?", "woof"), ("snow is?", "white")]

@@ -123,6 +123,15 @@ def test_the_books_chapter_6_run_is_the_chapters_recipe_run_to_the_end():
     assert json.dumps(run.measurements)  # plain JSON
 
 
+def test_the_books_chapter_11_run_is_its_recipes_two_passes():
+    model = GPT(GPTConfig(vocab_size=2048, context_length=64, emb_dim=128, num_heads=4, num_layers=2, dropout=0.0))
+    run = load_stored_run(book_run_path("gpt-chapter11"), model)
+    config = TrainConfig(**run.train_config)
+    assert config.epochs == 2 and config.eval_every == 350 and config.stop_after is None
+    assert run.history.steps == 1410 and {350, 700, 1050, 1400, 1410} <= set(run.history.eval_steps)
+    assert run.history.valid_loss[-1] < run.history.valid_loss[0]
+
+
 def test_check_accepts_the_runs_own_start_and_names_each_mismatch(tmp_path):
     stream = torch.arange(40).repeat(60)  # each token fixes the next: a tiny GPT learns it in a few steps
     recipe = TrainConfig(lr=3e-3, schedule="cosine", warmup_steps=2, batch_size=4, bptt=8, max_steps=20,
@@ -152,3 +161,74 @@ def test_check_accepts_the_runs_own_start_and_names_each_mismatch(tmp_path):
         model.decoder.weight.mul_(1.01)
     with pytest.raises(ValueError, match="not the run's final weights"):
         run.check(recipe, live, model, stream[:400])
+
+
+def _tiny_lora_llama(rank: int = 2):
+    """A tiny Llama with LoRA on two layers, its A matrices drawn from a fixed seed (as Chapter 8 prepares it)."""
+    from lmcourse.llama import Llama, LlamaConfig
+    from lmcourse.lora import apply_lora
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.tiny(vocab_size=40, context_length=32))
+    with torch.no_grad():
+        model.decoder.weight.mul_(30.0)  # far from uniform, as a pretrained model is: examples' losses differ
+    torch.manual_seed(1)
+    apply_lora(model, ["attn.out_proj", "mlp.down"], r=rank, alpha=2 * rank)
+    return model
+
+
+def _examples():
+    """Eight tiny (ids, labels) examples: a prompt of three ids and answers of 1 to 8 ids, so that batches
+    of different examples have clearly different losses."""
+    answers = [[10 + (k * j) % 29 for j in range(1, k + 2)] + [39] for k in range(8)]
+    return [([3, 4 + k, 5, *a], [-100, -100, -100, *a]) for k, a in enumerate(answers)]
+
+
+def test_a_fine_tuning_run_stores_only_its_adapter_and_checks_against_its_examples(tmp_path):
+    from lmcourse import sft
+    recipe = TrainConfig(lr=1e-2, weight_decay=0.0, schedule="cosine", warmup_steps=1, batch_size=2, max_steps=8,
+                         seed=0, progress=False)
+    full_model = _tiny_lora_llama()
+    full = sft.train_sft(full_model, _examples(), recipe)
+    ids, labels = sft.pad_batch(_examples())
+
+    def valid_loss(m) -> float:
+        with torch.no_grad():
+            return float(sft.example_losses(m.eval(), ids, labels).mean())
+
+    path = save_stored_run(tmp_path / "adapter.safetensors", full_model, full, recipe,
+                           {"valid_loss": valid_loss(full_model)}, trainable_only=True)
+    with safetensors.safe_open(str(path), "pt") as f:
+        names = set(f.keys())
+    assert names == {n for n, p in full_model.named_parameters() if p.requires_grad}  # the adapter alone
+    assert all(n.endswith((".A", ".B")) for n in names)
+    model = _tiny_lora_llama()
+    live = sft.train_sft(model, _examples(), dataclasses.replace(recipe, stop_after=3))
+    run = load_stored_run(path, model)
+    torch.testing.assert_close(model(torch.tensor([[3, 4, 5]])), full_model(torch.tensor([[3, 4, 5]])), atol=0, rtol=0)
+    assert run.check_examples(recipe, live, valid_loss(model)).startswith("trained here: the first 3 steps")
+    with pytest.raises(ValueError, match="first 3 training losses differ"):  # another seed: other batches
+        other = _tiny_lora_llama()
+        run.check_examples(recipe, sft.train_sft(other, _examples(), dataclasses.replace(recipe, seed=1, stop_after=3)),
+                           valid_loss(model))
+    with pytest.raises(ValueError, match="not the run's final weights"):
+        run.check_examples(recipe, live, valid_loss(model) + 1e-3)
+    with pytest.raises(ValueError, match="another recipe"):
+        run.check_examples(dataclasses.replace(recipe, lr=2e-2), live, valid_loss(model))
+    del run.measurements["valid_loss"]
+    with pytest.raises(ValueError, match="no measurements"):
+        run.check_examples(recipe, live, valid_loss(model))
+
+
+def test_an_adapter_run_is_refused_by_a_model_prepared_another_way(tmp_path):
+    model = _tiny_lora_llama()
+    path = save_stored_run(tmp_path / "adapter.safetensors", model, history(), TrainConfig(max_steps=3), {},
+                           trainable_only=True)
+    for other in (_tiny_lora_llama(rank=4), _tiny_lora_llama().requires_grad_(True)):
+        before = {k: v.clone() for k, v in other.state_dict().items()}
+        with pytest.raises(ValueError, match="(prepared another way|in the file and)"):
+            load_stored_run(path, other)
+        assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())  # nothing changed
+    frozen = _tiny_lora_llama().requires_grad_(False)
+    with pytest.raises(ValueError, match="no parameter of the model requires a gradient"):
+        save_stored_run(tmp_path / "none.safetensors", frozen, history(), TrainConfig(max_steps=3), {},
+                        trainable_only=True)

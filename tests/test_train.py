@@ -533,6 +533,17 @@ def test_train_on_examples_stops_with_a_clear_error_before_a_bad_update():
     with pytest.raises(ValueError, match="my loop does not support patience"):
         train_on_examples(model, 4, TrainConfig(patience=2, progress=False), _mean_loss(model, torch.ones(4)),
                           desc="my loop")
-    with pytest.raises(ValueError, match="my loop does not support stop_after"):
-        train_on_examples(model, 4, TrainConfig(max_steps=4, stop_after=2, progress=False),
-                          _mean_loss(model, torch.ones(4)), desc="my loop")
+
+
+def test_train_on_examples_stop_after_takes_the_full_runs_first_steps():
+    targets = torch.linspace(-1, 5, 10)
+    config = TrainConfig(lr=0.1, batch_size=3, max_steps=12, schedule="cosine", warmup_steps=2, eval_every=4,
+                         progress=False)
+    full_model, part_model, validated = _Mean(), _Mean(), []
+    full = train_on_examples(full_model, 10, config, _mean_loss(full_model, targets))
+    part = train_on_examples(part_model, 10, dataclasses.replace(config, stop_after=8),
+                             _mean_loss(part_model, targets), validate=lambda step: validated.append(step) or {})
+    assert part.steps == 8 and validated == [4, 8]  # validated on schedule and where it stopped
+    assert part.train_loss == full.train_loss[:8] and part.lr == full.lr[:8]  # the same schedule: the same steps
+    assert part.lr[-1] > full.lr[-1] > 0  # it stopped before the schedule's end
+    assert part.epochs_completed == 2  # 4 batches of 10 examples per epoch: two epochs done at step 8

@@ -5,11 +5,11 @@ Every setup trains a fresh copy of the pretrained model with :func:`lmcourse.sft
 same number of steps on the same batches (same seed), then scores the held-out set with
 :func:`lmcourse.sft.greedy_matches`. All of them take about 35 minutes on one CPU thread, longer
 than the chapter's default run may take, so ``python -m lmcourse.finetune_sweep`` runs them once and
-writes ``data/finetune_sweep.csv``: one row per setup, with its hits on each held-out example so
+writes ``finetune_sweep.csv`` (into the cache, ``$LMCOURSE_CACHE``; the book's copy is in ``data/``): one row per setup, with its hits on each held-out example so
 that setups can be compared example by example (:func:`lmcourse.intervals.paired_rate_difference`).
 Its ``train_seconds`` column is each run's wall-clock training time; the stored file's were measured
 on a shared, loaded machine, so they record the run rather than measure speed (the chapter times one
-step of each setup on a fixed batch instead).
+step of each setup on one fixed example instead).
 The chapter reads that file, runs the same sweep when ``FULL_RUN`` is set, and checks the stored row
 of its own recipe (LoRA at rank 8) against its run. The same command writes that run's adapter, its
 history and its validation loss as a stored run (:mod:`lmcourse.stored_run`,
@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from lmcourse._io import atomic_write_text
-from lmcourse.data import data_file
+from lmcourse.data import cache_dir, data_file
 from lmcourse.lora import apply_lora, trainable_parameters
 from lmcourse.sft import Encoded, greedy_matches, mean_example_loss, train_sft
 from lmcourse.stored_run import new_run_path, save_stored_run
@@ -165,7 +165,8 @@ def load_sweep(path: str | Path | None = None) -> dict[str, SweepRow]:
 
 
 def main() -> None:
-    """Run the sweep as the chapter prepares its data (one thread, ``max_len`` 256) and write the file."""
+    """Run the sweep as the chapter prepares its data (one thread, ``max_len`` 256) and write the table and
+    the stored run of :data:`RECIPE` into the cache (to be copied into ``data/`` by hand)."""
     import time
 
     from lmcourse import instructions, sft
@@ -179,7 +180,7 @@ def main() -> None:
     start = time.perf_counter()
     store = (new_run_path(STORED_RUN), encoded["valid"][:VALID_EXAMPLES])
     rows = run_sweep(model, encoded["train"], encoded["heldout"], store=store)
-    path = write_sweep(rows)
+    path = write_sweep(rows, cache_dir() / SWEEP_FILE)  # never over the book's copy: copy both into data/ by hand
     print(f"wrote the stored run of {RECIPE.name}: {store[0]}")
     for row in rows:
         print(f"{row.name:28} {100 * row.exact:5.1f}% exact, {row.train_seconds:.0f} s of training")

@@ -197,7 +197,8 @@ def example_losses(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tens
 def mean_example_loss(model: nn.Module, examples: Sequence[Encoded], batch_size: int = 8,
                       pad_id: int = DEFAULT_PAD_ID) -> float:
     """The mean over `examples` of each one's :func:`example_losses` (nats per answer token), in eval mode
-    and without gradients, in batches of `batch_size` in the given order: a validation loss."""
+    and without gradients, in batches of `batch_size` in the given order: a validation loss. An example
+    with no labelled token has no loss (NaN) and is left out of the mean."""
     if not examples:
         raise ValueError("mean_example_loss needs at least one encoded example")
     check_positive_int("batch_size", batch_size)

@@ -101,10 +101,12 @@ class StoredRun:
                        loss_tolerance: float = 0.02) -> str:
         """:meth:`check` for a run trained on separate examples (:func:`lmcourse.train.train_on_examples`,
         as fine-tuning is), whose history holds no validation losses: the same `recipe`, the `live` steps
-        trained here with the stored run's learning rates and losses (each within `loss_tolerance`
-        nats: batches of other examples differ by far more; a model of hundreds of millions of
-        parameters rounds differently on another CPU), and `valid_loss`, what the loaded weights give
-        on the validation examples here, equal to ``measurements["valid_loss"]`` within 1e-4."""
+        trained here with the stored run's learning rates, their first 10 losses each within
+        `loss_tolerance` nats of the stored ones (batches of other examples differ by far more; a model
+        of hundreds of millions of parameters rounds differently on another CPU), and `valid_loss`, what
+        the loaded weights give on the validation examples here, equal to ``measurements["valid_loss"]``
+        within 1e-4. That last comparison is also what catches a model prepared differently in ways
+        the loader cannot see (another LoRA ``alpha``, other base weights): see :func:`load_stored_run`."""
         self._check_start(recipe, live, loss_tolerance)
         stored = self.measurements.get("valid_loss")
         if stored is None:
@@ -113,9 +115,9 @@ class StoredRun:
             raise ValueError(f"the loaded weights give a validation loss of {valid_loss:.5f}, the stored run measured "
                              f"{stored:.5f}: these are not the run's final weights, or not its validation examples")
         gap = max(abs(a - b) for a, b in zip(live.train_loss, self.history.train_loss))
-        return (f"trained here: the first {live.steps} steps in {live.train_seconds:.0f} s, their losses within "
-                f"{gap:.1e} of the stored run's (made on {self.machine}); its final weights give its validation "
-                f"loss, {valid_loss:.4f}")
+        same = "the same as" if gap == 0 else f"within {gap:.1e} of"
+        return (f"trained here: the first {live.steps} steps in {live.train_seconds:.0f} s, their losses {same} the "
+                f"stored run's (made on {self.machine}); its final weights give its validation loss, {valid_loss:.4f}")
 
     def _check_start(self, recipe: TrainConfig, live: History, loss_tolerance: float) -> TrainConfig:
         """The checks shared by :meth:`check` and :meth:`check_examples`: the recipe, the learning rates of
@@ -126,7 +128,9 @@ class StoredRun:
         if changed:
             raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
         steps = live.steps
-        if not steps or len(self.history.lr) < steps or not all(
+        if steps > len(self.history.lr):
+            raise ValueError(f"{steps} steps were trained here, more than the stored run's {len(self.history.lr)}")
+        if not steps or not all(
                 math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
             raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
         first = min(10, steps)
@@ -224,7 +228,10 @@ def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
 
 def _load_trained(path: Path, model: nn.Module) -> None:
     """Copy a ``trainable_only`` file's tensors into `model`'s parameters of those names, which must be
-    exactly its trainable ones, of the same shapes: all are read and checked before any is copied."""
+    exactly its trainable ones, of the same shapes: all are read and checked before any is copied.
+    Names and shapes are all a file of trained tensors can be checked against; the frozen weights
+    they were trained on, and a LoRA layer's ``alpha``, are checked by the run's measurements
+    (:meth:`StoredRun.check_examples`)."""
     tensors = safetensors.torch.load_file(str(path))  # a damaged file fails here, with the model untouched
     params = dict(model.named_parameters())
     trainable = {name for name, p in params.items() if p.requires_grad}

@@ -150,7 +150,7 @@ def test_response_logprobs_sums_the_answer_tokens_and_ignores_padding():
 
 def _shared_pairs(n: int = 4):
     """Pairs whose chosen answer is the rejected one's first token and then the end token 39."""
-    pairs = [_pair([5, 6, 7], [10 + k, 39], [10 + k, 21, 22 + k, 39]) for k in range(n)]
+    pairs = [_pair([5, 6, 7], [10 + k, 39], [10 + k, *range(21, 22 + k % 4), 39]) for k in range(n)]  # padded batches
     return [((c_ids + [0], c_labels + [-100]), (r_ids + [0], r_labels + [-100]))  # and an unscored line break
             for (c_ids, c_labels), (r_ids, r_labels) in pairs]
 

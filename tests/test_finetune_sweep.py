@@ -100,7 +100,9 @@ def test_data_readme_names_the_stored_run_with_its_checksum():
 
 
 def test_the_recipes_run_is_stored_with_its_validation_loss(tiny, tmp_path):
-    from lmcourse.sft import mean_example_loss
+    import dataclasses
+
+    from lmcourse.sft import mean_example_loss, train_sft
     from lmcourse.stored_run import load_stored_run
     model, encoded = tiny
     recipe = Setup(RECIPE.name, ("mlp.down",), 2)  # a smaller stand-in, stored as the recipe would be
@@ -109,10 +111,11 @@ def test_the_recipes_run_is_stored_with_its_validation_loss(tiny, tmp_path):
     assert rows and not path.exists()  # run_sweep stores the chapter's RECIPE only
     run_setup(model, recipe, encoded, encoded, 2, store=(path, encoded[:5]))
     fresh = prepare(model, recipe)
+    live = train_sft(fresh, encoded, dataclasses.replace(sft_config(recipe, 2), stop_after=1))  # the first step here
     run = load_stored_run(path, fresh)
     assert run.history.steps == 2 and run.train_config["max_steps"] == 2
     assert run.measurements["valid_loss"] == pytest.approx(mean_example_loss(fresh, encoded[:5]), abs=1e-6)
-    assert run.check_examples(sft_config(recipe, 2), run.history, mean_example_loss(fresh, encoded[:5]))
+    assert run.check_examples(sft_config(recipe, 2), live, mean_example_loss(fresh, encoded[:5]))
 
 
 def test_the_books_stored_adapter_is_the_recipes_30_step_run():

@@ -146,12 +146,16 @@ def test_padding_does_not_change_the_per_example_loss(tok):
 
 def test_mean_example_loss_is_the_mean_of_the_examples_losses_in_eval_mode(tok):
     from lmcourse.sft import mean_example_loss
-    model = make_model()
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.tiny(vocab_size=259, context_length=128, dropout=0.5))  # eval mode matters here
+    model.eval()
     encoded = [encode_example(tok, convo(q, a), 100) for q, a in
                [("hi", "ok"), ("a longer question", "sure, yes"), ("why?", "because"), ("2+2?", "4"), ("x", "y")]]
     with torch.no_grad():
         by_hand = torch.cat([example_losses(model, *pad_batch([e])) for e in encoded]).mean().item()
     model.train()
+    with torch.no_grad():
+        assert torch.cat([example_losses(model, *pad_batch([e])) for e in encoded]).mean().item() != by_hand  # dropout on
     for batch_size in (1, 2, 8):
         assert mean_example_loss(model, encoded, batch_size=batch_size) == pytest.approx(by_hand, abs=1e-6)
     assert model.training  # back in the mode it was in

@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lmcourse._checks import check_float, check_positive_int
-from lmcourse._torch import model_device
+from lmcourse._torch import eval_mode, model_device
 from lmcourse.sft import DEFAULT_PAD_ID, IGNORE_INDEX, Encoded, answer_logits, length_sorted_batches, pad_batch
 from lmcourse.train import History, TrainConfig, check_example_config, train_on_examples
 
@@ -194,17 +194,13 @@ def pair_logprobs(model: nn.Module, pairs: Sequence[Pair], batch_size: int = 8,
     if not pairs:
         raise ValueError("pair_logprobs needs at least one (chosen, rejected) pair")
     check_positive_int("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
-    try:
-        out = torch.empty(len(pairs), 2)
+    out = torch.empty(len(pairs), 2)
+    with eval_mode(model):
         for rows in length_sorted_batches([rejected for _, rejected in pairs], batch_size):
             chosen, rejected, _ = _pair_batch_logprobs(model, [pairs[i][0] for i in rows], [pairs[i][1] for i in rows],
                                                        pad_id)
             out[rows] = torch.stack([chosen, rejected], dim=1).cpu().to(out.dtype)
-        return out
-    finally:
-        model.train(was_training)
+    return out
 
 
 @torch.no_grad()
@@ -214,17 +210,13 @@ def response_logprobs(model: nn.Module, examples: Sequence[Encoded], batch_size:
     if not examples:
         raise ValueError("response_logprobs needs at least one encoded example")
     check_positive_int("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
-    try:
-        batches = length_sorted_batches(examples, batch_size)
+    batches = length_sorted_batches(examples, batch_size)
+    with eval_mode(model):
         values = [_batch_logprobs(model, [examples[i] for i in rows], pad_id).cpu() for rows in batches]
-        out = torch.empty(len(examples), dtype=values[0].dtype)
-        for rows, batch_values in zip(batches, values):
-            out[rows] = batch_values
-        return out
-    finally:
-        model.train(was_training)
+    out = torch.empty(len(examples), dtype=values[0].dtype)
+    for rows, batch_values in zip(batches, values):
+        out[rows] = batch_values
+    return out
 
 
 @dataclass

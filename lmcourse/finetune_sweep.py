@@ -5,8 +5,9 @@ Every setup trains a fresh copy of the pretrained model with :func:`lmcourse.sft
 same number of steps on the same batches (same seed), then scores the held-out set with
 :func:`lmcourse.sft.greedy_matches`. All of them take about 35 minutes on one CPU thread, longer
 than the chapter's default run may take, so ``python -m lmcourse.finetune_sweep`` runs them once and
-writes ``finetune_sweep.csv`` (into the cache, ``$LMCOURSE_CACHE``; the book's copy is in ``data/``): one row per setup, with its hits on each held-out example so
-that setups can be compared example by example (:func:`lmcourse.intervals.paired_rate_difference`).
+writes ``finetune_sweep.csv`` (into the cache, ``$LMCOURSE_CACHE``; the book's copy is in ``data/``):
+one row per setup, with its hits on each held-out example so that setups can be compared example by
+example (:func:`lmcourse.intervals.paired_rate_difference`).
 Its ``train_seconds`` column is each run's wall-clock training time; the stored file's were measured
 on a shared, loaded machine, so they record the run rather than measure speed (the chapter times one
 step of each setup on one fixed example instead).

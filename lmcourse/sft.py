@@ -203,7 +203,7 @@ def mean_example_loss(model: nn.Module, examples: Sequence[Encoded], batch_size:
         raise ValueError("mean_example_loss needs at least one encoded example")
     check_positive_int("batch_size", batch_size)
     device = model_device(model)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model):
         losses = torch.cat([example_losses(model, *(t.to(device) for t in pad_batch(examples[i:i + batch_size], pad_id)))
                             for i in range(0, len(examples), batch_size)])  # (N,)
     return float(losses.nanmean())

@@ -128,10 +128,11 @@ class StoredRun:
         if changed:
             raise ValueError(f"{self.path.name} was trained with another recipe (stored, given): {changed}")
         steps = live.steps
+        if not steps:
+            raise ValueError("no steps were trained here: train the first steps with stop_after, then check")
         if steps > len(self.history.lr):
             raise ValueError(f"{steps} steps were trained here, more than the stored run's {len(self.history.lr)}")
-        if not steps or not all(
-                math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
+        if not all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(live.lr, self.history.lr[:steps])):
             raise ValueError(f"the learning rates of the first {steps} steps differ from the stored run's")
         first = min(10, steps)
         if max(abs(a - b) for a, b in zip(live.train_loss[:first], self.history.train_loss[:first])) >= loss_tolerance:

@@ -7,9 +7,9 @@ that run live, with the same recipe (``TrainConfig(stop_after=...)``: the same s
 first steps), loads the full run's weights from the book's copy of this file, and checks the recipe,
 the first eighth and the final validation loss against the stored history. ``FULL_RUN = True``
 trains all of it and writes a new file with :func:`save_stored_run`. Chapter 11's GPT is kept the
-same way; Chapter 8's LoRA fine-tuning run keeps only what it trained, the adapter
-(``trainable_only=True``), and is checked against its training examples with
-:meth:`StoredRun.check_examples`.
+same way; Chapter 8's LoRA fine-tuning and DPO runs keep only what they trained, the adapter
+(``trainable_only=True``), and are checked against their training examples with
+:meth:`StoredRun.check_examples`, as Chapter 9b's translator is.
 
 The file is safetensors: the model's weights (a tied matrix once, through
 ``safetensors.torch.save_model``) and, as JSON in its header, the run's :class:`TrainConfig`, its
@@ -97,27 +97,31 @@ class StoredRun:
                 f"{live.valid_loss[-1]:.4f}; the stored run (made on {self.machine}) after step {steps}: "
                 f"{stored_valid[steps]:.4f}; its final weights give its final validation loss, {final:.4f}")
 
-    def check_examples(self, recipe: TrainConfig, live: History, valid_loss: float,
-                       loss_tolerance: float = 0.02) -> str:
+    def check_examples(self, recipe: TrainConfig, live: History, measured: float, loss_tolerance: float = 0.02, *,
+                       measurement: str = "valid_loss") -> str:
         """:meth:`check` for a run trained on separate examples (:func:`lmcourse.train.train_on_examples`,
         as fine-tuning is), whose history holds no validation losses: the same `recipe`, the `live` steps
         trained here with the stored run's learning rates, their first 10 losses each within
         `loss_tolerance` nats of the stored ones (batches of other examples differ by far more; a model
-        of hundreds of millions of parameters rounds differently on another CPU), and `valid_loss`, what
-        the loaded weights give on the validation examples here, equal to ``measurements["valid_loss"]``
-        within 1e-4. That last comparison is also what catches a model prepared differently in ways
-        the loader cannot see (another LoRA ``alpha``, other base weights): see :func:`load_stored_run`."""
+        of hundreds of millions of parameters rounds differently on another CPU), and `measured`, what the
+        loaded weights give here on held-out data, equal to ``measurements[measurement]`` within 1e-4 (a
+        validation loss for SFT; Chapter 8's DPO runs store the mean probability of ending the turn on
+        their held-out questions). That last comparison is also what catches a model prepared
+        differently in ways the loader cannot see (another LoRA ``alpha``, other base weights): see
+        :func:`load_stored_run`."""
         self._check_start(recipe, live, loss_tolerance)
-        stored = self.measurements.get("valid_loss")
-        if stored is None:
-            raise ValueError(f"{self.path.name} has no measurements['valid_loss'] to compare the loaded weights with")
-        if abs(valid_loss - stored) >= 1e-4:
-            raise ValueError(f"the loaded weights give a validation loss of {valid_loss:.5f}, the stored run measured "
-                             f"{stored:.5f}: these are not the run's final weights, or not its validation examples")
+        stored = self.measurements.get(measurement)
+        if not isinstance(stored, (int, float)):
+            raise ValueError(f"{self.path.name} has no number measurements[{measurement!r}] to compare the loaded "
+                             f"weights with (it has {sorted(self.measurements)})")
+        label = measurement.replace("valid_", "validation ").replace("heldout", "held-out").replace("_", " ")
+        if abs(measured - stored) >= 1e-4:
+            raise ValueError(f"the loaded weights give {label} = {measured:.5f}, the stored run measured "
+                             f"{stored:.5f}: these are not the run's final weights, or not its held-out data")
         gap = max(abs(a - b) for a, b in zip(live.train_loss, self.history.train_loss))
         same = "the same as" if gap == 0 else f"within {gap:.1e} of"
         return (f"trained here: the first {live.steps} steps in {live.train_seconds:.0f} s, their losses {same} the "
-                f"stored run's (made on {self.machine}); its final weights give its validation loss, {valid_loss:.4f}")
+                f"stored run's (made on {self.machine}); its final weights give its {label}, {measured:.4f}")
 
     def _check_start(self, recipe: TrainConfig, live: History, loss_tolerance: float) -> TrainConfig:
         """The checks shared by :meth:`check` and :meth:`check_examples`: the recipe, the learning rates of

@@ -11,7 +11,7 @@ import functools
 import pytest
 import torch
 
-from lmcourse.apps.chatbot import ChatSession, TextStream
+from lmcourse.apps.chatbot import ChatSession, TextStream, send_together
 from lmcourse.llama import Llama, LlamaConfig, chat, load_smollm2, smollm2_path
 from tests.test_sft import byte_chat_tokenizer
 
@@ -41,6 +41,42 @@ def tiny_llama():
 
 def user(text: str) -> dict[str, str]:
     return {"role": "user", "content": text}
+
+
+# --- several sessions in one batch --------------------------------------------------------------
+
+def test_sessions_sent_together_reply_and_forget_as_each_alone(tiny_llama, tokenizer):
+    scripts = [["Hi.", "What is two plus two?", "And three plus three?"],
+               ["The secret word is banana. Please remember it for later.", "Name a colour.", "What was the word?"],
+               ["A much longer opening message, so that the prompts differ in length and need padding.", "Yes.", "No."]]
+
+    def sessions() -> list[ChatSession]:  # budgets from roomy to tight: the last two forget as they go
+        return [ChatSession(tiny_llama, tokenizer, context_tokens=budget, max_reply_tokens=6) for budget in (400, 60, 70)]
+
+    alone, together = sessions(), sessions()
+    for turn in range(3):
+        expected = [session.send(script[turn]) for session, script in zip(alone, scripts)]
+        assert send_together(together, [script[turn] for script in scripts]) == expected
+    assert [s.history for s in together] == [s.history for s in alone]
+    assert [s.dropped for s in together] == [s.dropped for s in alone] and alone[1].num_dropped >= 1
+
+
+def test_sending_together_refuses_what_it_cannot_batch_and_changes_nothing(tiny_llama, tokenizer):
+    a, b = (ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=4) for _ in range(2))
+    a.send("Hello there.")
+    before = (list(a.history), list(b.history))
+    with pytest.raises(ValueError, match="one message per session, got 2 sessions and 1 messages"):
+        send_together([a, b], ["Hi."])
+    with pytest.raises(ValueError, match=r"sessions\[1\] has another model, tokenizer or max_reply_tokens"):
+        send_together([a, ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=5)], ["Hi.", "Hi."])
+    with pytest.raises(ValueError, match=r"sessions\[1\] samples"):
+        send_together([a, ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=4, temperature=1.0)],
+                      ["Hi.", "Hi."])
+    with pytest.raises(TypeError, match=r"sessions\[0\] is a str"):
+        send_together(["a session"], ["Hi."])
+    with pytest.raises(ValueError, match="only 36 fit"):  # the second message cannot fit: neither session changes
+        send_together([a, b], ["Hi.", "word " * 60])
+    assert (a.history, b.history) == before and not a.dropped
 
 
 # --- memory: what is dropped --------------------------------------------------------------------

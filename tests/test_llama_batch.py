@@ -104,3 +104,26 @@ def test_allowed_ids_and_scores_match_generate_and_a_forward_pass():
         assert logprobs == pytest.approx(expected, abs=1e-9)
     with pytest.raises(ValueError, match="allowed_ids"):
         greedy_batch_scored(model, prompts, 3, allowed_ids=[V])
+
+
+def test_variants_read_each_prompt_once_and_equal_separate_calls(monkeypatch):
+    from lmcourse.batching import similar_length_batches
+    from lmcourse.llama import batch as batch_module
+    from lmcourse.llama import greedy_batch_variants
+
+    model, prompts = _model(), _prompts()
+    variants = [None, [3, 8, 21, 40], [5, 6]]
+    separate = [greedy_batch(model, prompts, 7, allowed_ids=v, stop_ids=8, batch_size=4) for v in variants]
+    assert separate[0] != separate[1] != separate[2]  # the constraints change the replies
+    prefills = []
+    real_prefill = batch_module._prefill
+    monkeypatch.setattr(batch_module, "_prefill", lambda *args: prefills.append(1) or real_prefill(*args))
+    assert greedy_batch_variants(model, prompts, 7, variants, stop_ids=8, batch_size=4) == separate
+    batches = len(list(similar_length_batches([len(p) for p in prompts], 4)))
+    assert len(prefills) == batches  # each batch of prompts read once for the three variants
+    greedy_batch(model, prompts, 7, allowed_ids=variants[1], stop_ids=8, batch_size=4)
+    assert len(prefills) == 2 * batches
+    with pytest.raises(ValueError, match="variants must be a non-empty list"):
+        greedy_batch_variants(model, prompts, 7, [])
+    with pytest.raises(ValueError, match="allowed_ids"):
+        greedy_batch_variants(model, prompts, 7, [None, [V]])

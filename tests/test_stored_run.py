@@ -214,8 +214,11 @@ def test_a_fine_tuning_run_stores_only_its_adapter_and_checks_against_its_exampl
         run.check_examples(recipe, live, valid_loss(model) + 1e-3)
     with pytest.raises(ValueError, match="another recipe"):
         run.check_examples(dataclasses.replace(recipe, lr=2e-2), live, valid_loss(model))
-    del run.measurements["valid_loss"]
-    with pytest.raises(ValueError, match="no measurements"):
+    run.measurements = {"end_probability": 0.25}  # another measurement, named by the caller
+    assert run.check_examples(recipe, live, 0.25, measurement="end_probability").endswith("end probability, 0.2500")
+    with pytest.raises(ValueError, match="end probability = 0.26000, the stored run measured 0.25000"):
+        run.check_examples(recipe, live, 0.26, measurement="end_probability")
+    with pytest.raises(ValueError, match=r"no number measurements\['valid_loss'\] .* \['end_probability'\]"):
         run.check_examples(recipe, live, valid_loss(model))
 
 

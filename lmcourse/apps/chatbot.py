@@ -12,19 +12,24 @@ forgot in ``dropped``: facts said only there are gone.
 several bytes (an accent, a Chinese character, an emoji) over two tokens; the decoded text then ends
 in U+FFFD until the rest arrives, so the stream holds such a piece back.
 
+:func:`send_together` sends one message to each of several greedy sessions and generates their
+replies as one batch (:func:`lmcourse.llama.chat_batch`): the replies each session's
+:meth:`ChatSession.send` gives, several times faster, as each step reads the weights once for all.
+
 Left out: summarising what is dropped instead of dropping it, retrieval over old turns, keeping the
 KV cache between turns (each turn re-reads the conversation), and tool calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lmcourse._checks import check_int
+from lmcourse.llama.batch import chat_batch
 from lmcourse.llama.chat import chat, prompt_ids
 
-__all__ = ["ChatSession", "TextStream"]
+__all__ = ["ChatSession", "TextStream", "send_together"]
 
 Message = dict[str, str]
 _DECODING = {"temperature", "top_p", "top_k", "repetition_penalty", "seed"}  # what chat() takes besides the text
@@ -125,9 +130,7 @@ class ChatSession:
 
         Oldest exchanges are dropped first until the conversation and the reply fit. `on_token` is
         called with each new piece of the reply's text as it is generated (:class:`TextStream`)."""
-        if not isinstance(user_text, str) or not user_text.strip():
-            raise ValueError(f"user_text must be a non-empty string, got {user_text!r:.60}")
-        turn = {"role": "user", "content": user_text}
+        turn = self._user_turn(user_text)
         self._make_room(turn)
         stream = TextStream(self.tokenizer)
 
@@ -142,15 +145,24 @@ class ChatSession:
         self.history += [turn, {"role": "assistant", "content": reply.text}]
         return reply.text
 
-    def _make_room(self, turn: Message) -> None:
-        """Drop the oldest exchanges until the conversation with `turn` leaves room for a reply."""
+    def _user_turn(self, user_text: str) -> Message:
+        if not isinstance(user_text, str) or not user_text.strip():
+            raise ValueError(f"user_text must be a non-empty string, got {user_text!r:.60}")
+        return {"role": "user", "content": user_text}
+
+    def _check_room(self, turn: Message) -> None:
+        """Refuse a `turn` that does not fit even after every exchange is dropped."""
         budget = self.context_tokens - self.max_reply_tokens
         alone = self.count_tokens(self._system_turn() + [turn])
         if alone > budget:
             raise ValueError(f"the system prompt and this message take {alone} tokens, but only {budget} fit "
                              f"(context_tokens={self.context_tokens} minus max_reply_tokens={self.max_reply_tokens}); "
                              f"shorten the message or the system prompt, or raise context_tokens")
-        while self.count_tokens(self.messages + [turn]) > budget:
+
+    def _make_room(self, turn: Message) -> None:
+        """Drop the oldest exchanges until the conversation with `turn` leaves room for a reply."""
+        self._check_room(turn)
+        while self.count_tokens(self.messages + [turn]) > self.context_tokens - self.max_reply_tokens:
             self.dropped += self.history[:2]
             del self.history[:2]
 
@@ -161,3 +173,34 @@ class ChatSession:
     def __repr__(self) -> str:
         return (f"ChatSession(exchanges={len(self.history) // 2}, dropped={self.num_dropped}, "
                 f"tokens={self.num_tokens}/{self.context_tokens})")
+
+
+def send_together(sessions: Sequence[ChatSession], user_texts: Sequence[str]) -> list[str]:
+    """``[session.send(text) for session, text in zip(sessions, user_texts)]``, the replies generated
+    as one batch: greedy sessions (no `decoding` settings) of one model and tokenizer, with the same
+    ``max_reply_tokens``. The replies are those :meth:`ChatSession.send` gives up to float rounding
+    (a batch pads the shorter prompts, which changes the order of some sums)."""
+    sessions, user_texts = list(sessions), list(user_texts)
+    if not sessions or len(sessions) != len(user_texts):
+        raise ValueError(f"need one message per session, got {len(sessions)} sessions and {len(user_texts)} messages")
+    first = sessions[0]
+    for k, session in enumerate(sessions):
+        if not isinstance(session, ChatSession):
+            raise TypeError(f"sessions[{k}] is a {type(session).__name__}, not a ChatSession")
+        if session.decoding:
+            raise ValueError(f"sessions[{k}] samples ({session.decoding}); send_together generates greedy replies "
+                             "only: call its send() instead")
+        if (session.model, session.tokenizer, session.max_reply_tokens) != (first.model, first.tokenizer,
+                                                                           first.max_reply_tokens):
+            raise ValueError(f"sessions[{k}] has another model, tokenizer or max_reply_tokens than sessions[0]; "
+                             "send to it separately")
+    turns = [session._user_turn(text) for session, text in zip(sessions, user_texts)]
+    for session, turn in zip(sessions, turns):
+        session._check_room(turn)  # every message checked before any session changes
+    for session, turn in zip(sessions, turns):
+        session._make_room(turn)
+    replies = chat_batch([session.messages + [turn] for session, turn in zip(sessions, turns)], model=first.model,
+                         tokenizer=first.tokenizer, max_tokens=first.max_reply_tokens)
+    for session, turn, reply in zip(sessions, turns, replies):
+        session.history += [turn, {"role": "assistant", "content": reply.text}]
+    return [reply.text for reply in replies]

@@ -8,7 +8,8 @@
 - :mod:`~lmcourse.llama.tokenizer`: :class:`SmolLM2Tokenizer`, the book's byte-level BPE loaded from
   the same file, with its chat template;
 - :mod:`~lmcourse.llama.chat`: :func:`chat`, a reply to a conversation;
-- :mod:`~lmcourse.llama.batch`: :func:`chat_batch`, :func:`greedy_batch` and :func:`greedy_batch_scored`, greedy replies to many
+- :mod:`~lmcourse.llama.batch`: :func:`chat_batch`, :func:`greedy_batch`, :func:`greedy_batch_scored` and
+  :func:`greedy_batch_variants`, greedy replies to many
   prompts at once (left padding and a padding mask).
 
 >>> model, tokenizer = load_smollm2()  # doctest: +SKIP
@@ -17,7 +18,7 @@
 'The capital of France is Paris.'
 """
 
-from lmcourse.llama.batch import chat_batch, greedy_batch, greedy_batch_scored
+from lmcourse.llama.batch import chat_batch, greedy_batch, greedy_batch_scored, greedy_batch_variants
 from lmcourse.llama.chat import chat, next_token_logprobs, next_token_logprobs_many, next_token_probability, prompt_ids
 from lmcourse.llama.config import LlamaConfig
 from lmcourse.llama.gguf import config_from_gguf, from_gguf, load_smollm2, smollm2_path, unpermute_rope
@@ -27,4 +28,4 @@ from lmcourse.llama.tokenizer import SMOLLM_PATTERN, SmolLM2Tokenizer
 __all__ = ["LlamaConfig", "Llama", "LlamaBlock", "load_smollm2", "from_gguf", "config_from_gguf", "smollm2_path",
            "unpermute_rope", "SmolLM2Tokenizer", "SMOLLM_PATTERN", "chat", "prompt_ids", "next_token_logprobs",
            "next_token_logprobs_many", "next_token_probability", "chat_batch", "greedy_batch",
-           "greedy_batch_scored"]
+           "greedy_batch_scored", "greedy_batch_variants"]

@@ -18,6 +18,7 @@ per row to match :func:`chat`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,13 +26,14 @@ import torch
 
 from lmcourse._checks import check_positive_int
 from lmcourse._torch import model_device
+from lmcourse.attention import KVCache
 from lmcourse.batching import similar_length_batches
 from lmcourse.decoding import allow_only, check_stop_ids, collect_tokens
 from lmcourse.gpt import Completion
 from lmcourse.llama.chat import prompt_ids, reply_completion
 from lmcourse.transformer import DecoderLM
 
-__all__ = ["greedy_batch", "greedy_batch_scored", "chat_batch"]
+__all__ = ["greedy_batch", "greedy_batch_scored", "greedy_batch_variants", "chat_batch"]
 
 
 def _check_prompts(model: Any, prompts: Any, max_new_tokens: int) -> None:
@@ -63,15 +65,24 @@ def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.T
 
 
 @torch.no_grad()
-def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allowed_ids: Sequence[int] | None
-                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Each step's greedy token of every row ``(B,)`` and its log-probability under the model, before
-    any constraint ``(B,)``: the prompts read once into a KV cache, then one new column per step."""
+def _prefill(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor) -> tuple[list[KVCache], torch.Tensor, bool]:
+    """Read the left-padded prompts ``(B, T)`` once: the KV cache, each row's last hidden state ``(B, C)``,
+    and whether any row is padded (no padding: no mask, the fast path)."""
     cache = model.new_cache()
     # a real query reads real keys only; a padding query reads the padding before it (never an empty row)
     mask = (real[:, None, :] | ~real[:, :, None])[:, None]  # (B, 1, T, T), combined with the causal mask
-    padded = not bool(real.all())  # no padding (one prompt, or prompts of one length): no mask, the fast path
+    padded = not bool(real.all())
     hidden = model.hidden_states(ids, cache=cache, mask=mask if padded else None)[:, -1]  # (B, C): each row's last
+    return cache, hidden, padded
+
+
+@torch.no_grad()
+def _greedy_steps(model: DecoderLM, cache: list[KVCache], hidden: torch.Tensor, real: torch.Tensor, padded: bool,
+                  allowed_ids: Sequence[int] | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each step's greedy token of every row ``(B,)`` and its log-probability under the model, before
+    any constraint ``(B,)``, after :func:`_prefill`: one new column per step. The cache is extended
+    with new tensors (``KVCache.append`` never writes into the old), so a shallow copy of the prefilled
+    cache can be continued in several ways."""
     while True:
         logits = model.decoder(hidden)  # (B, C) @ (C, V) -> (B, V)
         token = (logits if allowed_ids is None else allow_only(logits, allowed_ids)).argmax(dim=-1)  # (B,)
@@ -80,40 +91,66 @@ def _greedy_steps(model: DecoderLM, ids: torch.Tensor, real: torch.Tensor, allow
         hidden = model.hidden_states(token[:, None], cache=cache, mask=real[:, None, None, :] if padded else None)[:, -1]
 
 
-def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
-                        stop_ids: int | Sequence[int] | None = None, allowed_ids: Sequence[int] | None = None,
-                        batch_size: int = 16, pad_id: int = 0) -> list[tuple[list[int], list[float]]]:
-    """:func:`greedy_batch`'s continuations, each with the log-probability of every token under the
-    model (``log_softmax`` of its logits, before `allowed_ids` narrows the choice): the numbers a
-    teacher-forced pass over prompt and reply would give, read off during generation instead."""
+Scored = tuple[list[int], list[float]]
+
+
+def _generate(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+              stop_ids: int | Sequence[int] | None, variants: Sequence[Sequence[int] | None], batch_size: int,
+              pad_id: int) -> list[list[Scored]]:
+    """For each of `variants` (an allowed set of ids, or None), every prompt's greedy continuation with
+    its log-probabilities; the prompts of a batch are read once for all variants."""
     check_positive_int("max_new_tokens", max_new_tokens)
     check_positive_int("batch_size", batch_size)
     _check_prompts(model, prompts, max_new_tokens)
     vocab = model.transformer_config.vocab_size
     stops = check_stop_ids(stop_ids, vocab)
-    if allowed_ids is not None:
-        allow_only(torch.zeros(1, vocab), allowed_ids)  # an empty list or an id outside the vocabulary: refused now
-    out: list[tuple[list[int], list[float]]] = [([], []) for _ in prompts]
+    for allowed_ids in variants:
+        if allowed_ids is not None:
+            allow_only(torch.zeros(1, vocab), allowed_ids)  # an empty list or an id outside the vocabulary: refused now
+    out: list[list[Scored]] = [[([], []) for _ in prompts] for _ in variants]
     device = model_device(model)
     was_training = model.training
     model.eval()
     try:
         for rows in similar_length_batches([len(p) for p in prompts], batch_size):
             ids, real = (t.to(device) for t in _left_padded([list(prompts[i]) for i in rows], pad_id))
-            step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
+            cache, hidden, padded = _prefill(model, ids, real)
+            for variant, allowed_ids in enumerate(variants):
+                step_logprobs: list[torch.Tensor] = []  # (B,) per step; a row keeps as many as it kept tokens
 
-            def tokens_only(steps: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
-                for token, logprob in steps:
-                    step_logprobs.append(logprob)
-                    yield token
+                def tokens_only(steps: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
+                    for token, logprob in steps:
+                        step_logprobs.append(logprob)
+                        yield token
 
-            steps = _greedy_steps(model, ids, real, allowed_ids)
-            for row, (i, tokens) in enumerate(zip(rows, collect_tokens(tokens_only(steps), len(rows), max_new_tokens,
-                                                                      stops))):
-                out[i] = (tokens, [step_logprobs[k][row].item() for k in range(len(tokens))])
+                steps = _greedy_steps(model, [copy.copy(layer) for layer in cache], hidden, real, padded, allowed_ids)
+                for row, (i, tokens) in enumerate(zip(rows, collect_tokens(tokens_only(steps), len(rows),
+                                                                          max_new_tokens, stops))):
+                    out[variant][i] = (tokens, [step_logprobs[k][row].item() for k in range(len(tokens))])
     finally:
         model.train(was_training)
     return out
+
+
+def greedy_batch_scored(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                        stop_ids: int | Sequence[int] | None = None, allowed_ids: Sequence[int] | None = None,
+                        batch_size: int = 16, pad_id: int = 0) -> list[Scored]:
+    """:func:`greedy_batch`'s continuations, each with the log-probability of every token under the
+    model (``log_softmax`` of its logits, before `allowed_ids` narrows the choice): the numbers a
+    teacher-forced pass over prompt and reply would give, read off during generation instead."""
+    return _generate(model, prompts, max_new_tokens, stop_ids, [allowed_ids], batch_size, pad_id)[0]
+
+
+def greedy_batch_variants(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                          variants: Sequence[Sequence[int] | None], *, stop_ids: int | Sequence[int] | None = None,
+                          batch_size: int = 16, pad_id: int = 0) -> list[list[list[int]]]:
+    """``[greedy_batch(model, prompts, ..., allowed_ids=v) for v in variants]`` (None: no constraint),
+    the same numbers, with each batch of prompts read once: the replies differ only after the prompt,
+    so the KV cache of the prompt is shared, and for long prompts reading them is most of the cost."""
+    if isinstance(variants, (str, bytes)) or not isinstance(variants, Sequence) or not variants:
+        raise ValueError("variants must be a non-empty list, each a list of allowed token ids or None")
+    scored = _generate(model, prompts, max_new_tokens, stop_ids, variants, batch_size, pad_id)
+    return [[tokens for tokens, _ in replies] for replies in scored]
 
 
 def greedy_batch(model: DecoderLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,

@@ -98,7 +98,7 @@ class StoredRun:
                 f"{stored_valid[steps]:.4f}; its final weights give its final validation loss, {final:.4f}")
 
     def check_examples(self, recipe: TrainConfig, live: History, measured: float, loss_tolerance: float = 0.02, *,
-                       measurement: str = "valid_loss") -> str:
+                       measurement: str = "valid_loss", label: str | None = None) -> str:
         """:meth:`check` for a run trained on separate examples (:func:`lmcourse.train.train_on_examples`,
         as fine-tuning is), whose history holds no validation losses: the same `recipe`, the `live` steps
         trained here with the stored run's learning rates, their first 10 losses each within
@@ -106,15 +106,15 @@ class StoredRun:
         of hundreds of millions of parameters rounds differently on another CPU), and `measured`, what the
         loaded weights give here on held-out data, equal to ``measurements[measurement]`` within 1e-4 (a
         validation loss for SFT; Chapter 8's DPO runs store the mean probability of ending the turn on
-        their held-out questions). That last comparison is also what catches a model prepared
-        differently in ways the loader cannot see (another LoRA ``alpha``, other base weights): see
-        :func:`load_stored_run`."""
+        their held-out questions), named `label` in the messages. That last comparison is also what
+        catches a model prepared differently in ways the loader cannot see (another LoRA ``alpha``,
+        other base weights): see :func:`load_stored_run`."""
         self._check_start(recipe, live, loss_tolerance)
         stored = self.measurements.get(measurement)
         if not isinstance(stored, (int, float)):
             raise ValueError(f"{self.path.name} has no number measurements[{measurement!r}] to compare the loaded "
                              f"weights with (it has {sorted(self.measurements)})")
-        label = measurement.replace("valid_", "validation ").replace("heldout", "held-out").replace("_", " ")
+        label = label or ("validation loss" if measurement == "valid_loss" else measurement.replace("_", " "))
         if abs(measured - stored) >= 1e-4:
             raise ValueError(f"the loaded weights give {label} = {measured:.5f}, the stored run measured "
                              f"{stored:.5f}: these are not the run's final weights, or not its held-out data")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +115,7 @@ class History:
     tokens_seen: int = 0  # training tokens predicted: T * B per step
     train_seconds: float = 0.0  # time spent in training steps (evaluation and saving excluded)
     total_seconds: float = 0.0  # wall time of train(), over all resumed runs
+    step_seconds: list[float] = field(default_factory=list)  # time of each training step
     stopped_early: bool = False  # True if patience ran out
 
     @property
@@ -125,6 +127,15 @@ class History:
         """Training throughput: tokens_seen / train_seconds."""
         return self.tokens_seen / self.train_seconds if self.train_seconds > 0 else 0.0
 
+    @property
+    def median_step_seconds(self) -> float:
+        """The median time of one step: a machine's pace from a few steps, which the first step (slower:
+        memory is allocated, caches are cold) would sway in a mean. Histories written before steps were
+        timed one by one give their mean."""
+        if self.step_seconds:
+            return statistics.median(self.step_seconds)
+        return self.train_seconds / self.steps if self.steps else 0.0
+
     def add_step(self, loss: float, lr: float, grad_norm: float, tokens: int, seconds: float) -> None:
         """Record one optimizer step: its loss, learning rate, gradient norm, tokens and time."""
         self.train_loss.append(loss)
@@ -132,6 +143,7 @@ class History:
         self.grad_norm.append(grad_norm)
         self.tokens_seen += tokens
         self.train_seconds += seconds
+        self.step_seconds.append(seconds)
 
     def add_evaluation(self, step: int, loss: float, perplexity: float) -> bool:
         """Record a validation score after `step`; True if it is the best so far.

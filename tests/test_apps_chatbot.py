@@ -72,11 +72,18 @@ def test_sending_together_refuses_what_it_cannot_batch_and_changes_nothing(tiny_
     with pytest.raises(ValueError, match=r"sessions\[1\] samples"):
         send_together([a, ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=4, temperature=1.0)],
                       ["Hi.", "Hi."])
+    with pytest.raises(ValueError, match=r"sessions\[1\] samples or penalises repetition"):
+        send_together([a, ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=4,
+                                      repetition_penalty=1.3)], ["Hi.", "Hi."])
     with pytest.raises(TypeError, match=r"sessions\[0\] is a str"):
         send_together(["a session"], ["Hi."])
+    with pytest.raises(ValueError, match="a session appears twice"):
+        send_together([a, a], ["Hi.", "Hi again."])
     with pytest.raises(ValueError, match="only 36 fit"):  # the second message cannot fit: neither session changes
         send_together([a, b], ["Hi.", "word " * 60])
     assert (a.history, b.history) == before and not a.dropped
+    greedy = ChatSession(tiny_llama, tokenizer, context_tokens=40, max_reply_tokens=4, temperature=0.0, seed=3)
+    assert len(send_together([b, greedy], ["Hi.", "Hi."])) == 2  # temperature 0 is greedy: accepted
 
 
 # --- memory: what is dropped --------------------------------------------------------------------

@@ -127,3 +127,5 @@ def test_variants_read_each_prompt_once_and_equal_separate_calls(monkeypatch):
         greedy_batch_variants(model, prompts, 7, [])
     with pytest.raises(ValueError, match="allowed_ids"):
         greedy_batch_variants(model, prompts, 7, [None, [V]])
+    with pytest.raises(ValueError, match=r"variants\[0\] must be a list of allowed token ids or None, got 3"):
+        greedy_batch_variants(model, prompts, 7, [3, 8, 21])  # one flat list of ids, not a list of variants

@@ -205,7 +205,8 @@ def test_a_fine_tuning_run_stores_only_its_adapter_and_checks_against_its_exampl
     live = sft.train_sft(model, _examples(), dataclasses.replace(recipe, stop_after=3))
     run = load_stored_run(path, model)
     torch.testing.assert_close(model(torch.tensor([[3, 4, 5]])), full_model(torch.tensor([[3, 4, 5]])), atol=0, rtol=0)
-    assert run.check_examples(recipe, live, valid_loss(model)).startswith("trained here: the first 3 steps")
+    report = run.check_examples(recipe, live, valid_loss(model))
+    assert report.startswith("trained here: the first 3 steps") and f"validation loss, {valid_loss(model):.4f}" in report
     with pytest.raises(ValueError, match="first 3 training losses differ"):  # another seed: other batches
         other = _tiny_lora_llama()
         run.check_examples(recipe, sft.train_sft(other, _examples(), dataclasses.replace(recipe, seed=1, stop_after=3)),
@@ -216,8 +217,8 @@ def test_a_fine_tuning_run_stores_only_its_adapter_and_checks_against_its_exampl
         run.check_examples(dataclasses.replace(recipe, lr=2e-2), live, valid_loss(model))
     run.measurements = {"end_probability": 0.25}  # another measurement, named by the caller
     assert run.check_examples(recipe, live, 0.25, measurement="end_probability").endswith("end probability, 0.2500")
-    with pytest.raises(ValueError, match="end probability = 0.26000, the stored run measured 0.25000"):
-        run.check_examples(recipe, live, 0.26, measurement="end_probability")
+    with pytest.raises(ValueError, match="P\\(end\\) = 0.26000, the stored run measured 0.25000"):
+        run.check_examples(recipe, live, 0.26, measurement="end_probability", label="P(end)")
     with pytest.raises(ValueError, match=r"no number measurements\['valid_loss'\] .* \['end_probability'\]"):
         run.check_examples(recipe, live, valid_loss(model))
 

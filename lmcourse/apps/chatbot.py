@@ -14,7 +14,7 @@ in U+FFFD until the rest arrives, so the stream holds such a piece back.
 
 :func:`send_together` sends one message to each of several greedy sessions and generates their
 replies as one batch (:func:`lmcourse.llama.chat_batch`): the replies each session's
-:meth:`ChatSession.send` gives, several times faster, as each step reads the weights once for all.
+:meth:`ChatSession.send` gives, faster, as each step reads the weights once for all sessions.
 
 Left out: summarising what is dropped instead of dropping it, retrieval over old turns, keeping the
 KV cache between turns (each turn re-reads the conversation), and tool calls.
@@ -177,19 +177,22 @@ class ChatSession:
 
 def send_together(sessions: Sequence[ChatSession], user_texts: Sequence[str]) -> list[str]:
     """``[session.send(text) for session, text in zip(sessions, user_texts)]``, the replies generated
-    as one batch: greedy sessions (no `decoding` settings) of one model and tokenizer, with the same
+    as one batch: greedy sessions (temperature 0, no repetition penalty) of one model and tokenizer, with the same
     ``max_reply_tokens``. The replies are those :meth:`ChatSession.send` gives up to float rounding
     (a batch pads the shorter prompts, which changes the order of some sums)."""
     sessions, user_texts = list(sessions), list(user_texts)
     if not sessions or len(sessions) != len(user_texts):
         raise ValueError(f"need one message per session, got {len(sessions)} sessions and {len(user_texts)} messages")
+    if len({id(session) for session in sessions}) != len(sessions):
+        raise ValueError("a session appears twice: its second message must see the reply to the first, so send "
+                         "them one after the other")
     first = sessions[0]
     for k, session in enumerate(sessions):
         if not isinstance(session, ChatSession):
             raise TypeError(f"sessions[{k}] is a {type(session).__name__}, not a ChatSession")
-        if session.decoding:
-            raise ValueError(f"sessions[{k}] samples ({session.decoding}); send_together generates greedy replies "
-                             "only: call its send() instead")
+        if session.decoding.get("temperature", 0.0) != 0 or session.decoding.get("repetition_penalty", 1.0) != 1.0:
+            raise ValueError(f"sessions[{k}] samples or penalises repetition ({session.decoding}); send_together "
+                             "generates plain greedy replies only: call its send() instead")
         if (session.model, session.tokenizer, session.max_reply_tokens) != (first.model, first.tokenizer,
                                                                            first.max_reply_tokens):
             raise ValueError(f"sessions[{k}] has another model, tokenizer or max_reply_tokens than sessions[0]; "

@@ -149,6 +149,10 @@ def greedy_batch_variants(model: DecoderLM, prompts: Sequence[Sequence[int]], ma
     so the KV cache of the prompt is shared, and for long prompts reading them is most of the cost."""
     if isinstance(variants, (str, bytes)) or not isinstance(variants, Sequence) or not variants:
         raise ValueError("variants must be a non-empty list, each a list of allowed token ids or None")
+    for k, allowed_ids in enumerate(variants):
+        if allowed_ids is not None and (isinstance(allowed_ids, (str, bytes)) or not isinstance(allowed_ids, Sequence)):
+            raise ValueError(f"variants[{k}] must be a list of allowed token ids or None, got {allowed_ids!r:.40}: "
+                             "for a single constraint, pass [None, ids] or call greedy_batch(allowed_ids=ids)")
     scored = _generate(model, prompts, max_new_tokens, stop_ids, variants, batch_size, pad_id)
     return [[tokens for tokens, _ in replies] for replies in scored]
 

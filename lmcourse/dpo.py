@@ -275,16 +275,21 @@ def train_dpo(model: nn.Module, pairs: Sequence[Pair], ref_logprobs: torch.Tenso
     return history, trace
 
 
-def plot_trace(history: History, trace: DPOTrace, title: str = "DPO", loss_label: str = "DPO loss") -> Any:
+def plot_trace(history: History, trace: DPOTrace, title: str = "DPO", loss_label: str = "DPO loss",
+               live: History | None = None) -> Any:
     """A figure of one :func:`train_dpo` run: on the left the implicit rewards of the chosen and
     rejected answers and their margin, per step; on the right ``history.train_loss``, the loss
     minimised, labelled `loss_label` (with ``nll_weight > 0`` that is the DPO loss plus the SFT term,
-    which starts above ``log 2``). Returns the matplotlib ``Figure``, with its two ``Axes``."""
+    which starts above ``log 2``). `live`, the first steps of a stored run trained again here
+    (``stop_after``), marks their losses on the stored run's. Returns the matplotlib ``Figure``, with
+    its two ``Axes``."""
     import matplotlib.pyplot as plt
 
     if not trace.margin or len(history.train_loss) != len(trace.margin):
         raise ValueError(f"history and trace must come from one train_dpo run: {len(history.train_loss)} losses "
                          f"and {len(trace.margin)} recorded steps")
+    if live is not None and not 0 < live.steps <= history.steps:
+        raise ValueError(f"live must hold the first steps of the run (1 to {history.steps}), got {live.steps}")
     fig, (rewards, loss) = plt.subplots(1, 2, figsize=(10, 3.2))
     steps = range(1, len(trace.margin) + 1)
     rewards.plot(steps, trace.chosen_reward, label="chosen")
@@ -293,7 +298,10 @@ def plot_trace(history: History, trace: DPOTrace, title: str = "DPO", loss_label
     rewards.axhline(0, color="0.7", lw=0.8)
     rewards.set(xlabel="step", ylabel=r"implicit reward $\beta \log \pi_\theta / \pi_{ref}$", title=f"{title}: rewards")
     rewards.legend(fontsize=8)
-    loss.plot(steps, history.train_loss)
+    loss.plot(steps, history.train_loss, label="the stored run" if live is not None else None)
+    if live is not None:
+        loss.plot(range(1, live.steps + 1), live.train_loss, "o", ms=4, mfc="none", label="the steps trained here")
+        loss.legend(fontsize=8)
     loss.set(xlabel="step", ylabel=loss_label, title=f"{title}: loss")
     fig.tight_layout()
     return fig

@@ -257,5 +257,12 @@ def test_plot_trace_draws_rewards_and_the_loss_minimised():
     assert loss.get_ylabel() == "DPO loss + SFT term" and rewards.get_xlabel() == loss.get_xlabel() == "step"
     assert rewards.get_title() == "DPO + SFT term: rewards" and loss.get_title() == "DPO + SFT term: loss"
     plt.close(fig)
+    fig = plot_trace(history, trace, live=History(train_loss=[0.69, 0.51]))  # the first two steps, trained again
+    stored, here = fig.axes[1].get_lines()
+    assert (stored.get_label(), here.get_label()) == ("the stored run", "the steps trained here")
+    assert list(here.get_xdata()) == [1, 2] and list(here.get_ydata()) == [0.69, 0.51]
+    plt.close(fig)
     with pytest.raises(ValueError, match="must come from one train_dpo run: 2 losses and 3 recorded steps"):
         plot_trace(History(train_loss=[0.69, 0.5]), trace)
+    with pytest.raises(ValueError, match=r"live must hold the first steps of the run \(1 to 3\), got 4"):
+        plot_trace(history, trace, live=History(train_loss=[0.7] * 4))

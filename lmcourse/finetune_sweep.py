@@ -12,8 +12,8 @@ Its ``train_seconds`` column is each run's wall-clock training time; the stored 
 on a shared, loaded machine, so they record the run rather than measure speed (the chapter times one
 step of each setup on one fixed example instead).
 The chapter reads that file, runs the same sweep when ``FULL_RUN`` is set, and checks the stored row
-of its own recipe (LoRA at rank 8) against its run. The same command writes that run's adapter, its
-history and its validation loss as a stored run (:mod:`lmcourse.stored_run`,
+of its own recipe (LoRA at rank 8) against its run. Each run of the command also writes that setup's
+adapter, history and validation loss as a stored run (:mod:`lmcourse.stored_run`,
 ``$LMCOURSE_CACHE/runs/lora-chapter8.safetensors``; the book's copy is ``data/runs/``), which the
 chapter loads after training its first steps.
 """

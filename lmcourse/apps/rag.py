@@ -15,7 +15,7 @@ answer from them; the same question with no passage is the closed-book baseline.
   answers that are wrong although the model was sure: the failure that matters most to a reader.
 
 Left out: re-ranking, citations of the passage used, answers that need several passages, token-F1,
-and calibrating the confidence (Chapter 10).
+and calibrating the confidence (Chapter 11).
 """
 
 from __future__ import annotations

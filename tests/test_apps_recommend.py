@@ -7,7 +7,7 @@ import pytest
 from lmcourse.apps.recommend import (PopularityRecommender, SimilarityRecommender, article_embeddings, hit_rate,
                                      hits_at_k, hold_out_last, simulate_histories, tfidf_vectors)
 from lmcourse.data import load_documents
-from lmcourse.intervals import mean_interval
+from lmcourse.intervals import rate_interval
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,10 @@ def test_hit_rate_by_hand():
     targets = ["a", "a", "a", "d"]  # found at ranks 1, 2, 3 and never
     assert hits_at_k(recommendations, targets, k=1).tolist() == [1, 0, 0, 0]
     assert [hit_rate(recommendations, targets, k)[0] for k in (1, 2, 3, 10)] == [0.25, 0.5, 0.75, 0.75]
-    rate, low, high = hit_rate(recommendations, targets, k=2, seed=3)
-    assert (rate, low, high) == mean_interval([1, 1, 0, 0], seed=3) and low <= rate <= high
+    rate, low, high = hit_rate(recommendations, targets, k=2)
+    assert (rate, low, high) == rate_interval([True, True, False, False]) and low < rate < high
+    rate, low, high = hit_rate(recommendations[:3], targets[:3], k=3)  # 3 hits of 3
+    assert rate == high == 1.0 and low < 0.5  # Wilson stays honest at the end; a bootstrap would say 1 to 1
     with pytest.raises(ValueError, match="one list of recommendations per target"):
         hits_at_k(recommendations, ["a"], k=1)
     with pytest.raises(ValueError, match="k must be a positive int"):

@@ -15,7 +15,7 @@ Each reader's last article is held out (:func:`hold_out_last`); a recommender se
 ranks the unread articles: :class:`PopularityRecommender` (most read in the training histories),
 :class:`SimilarityRecommender` (cosine to the mean of the history's article vectors, MiniLM's from
 :func:`article_embeddings` or tf-idf's). :func:`hit_rate` is the share of readers whose held-out
-article is in the top `k`, with a bootstrap interval over readers.
+article is in the top `k`, with Wilson's interval.
 
 Left out: real logs, implicit feedback and ratings, collaborative filtering (matrix factorisation),
 and the ordering of a history (a sequence model would read it).
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lmcourse._checks import check_positive_int
-from lmcourse.intervals import mean_interval
+from lmcourse.intervals import rate_interval
 
 __all__ = ["tfidf_vectors", "article_embeddings", "simulate_histories", "hold_out_last", "PopularityRecommender",
            "SimilarityRecommender", "hits_at_k", "hit_rate"]
@@ -225,12 +225,12 @@ def hits_at_k(recommendations: Sequence[Sequence[str]], targets: Sequence[str], 
     return np.array([float(t in list(r)[:k]) for r, t in zip(recommendations, targets)])
 
 
-def hit_rate(recommendations: Sequence[Sequence[str]], targets: Sequence[str], k: int, resamples: int = 1000,
-             seed: int = 0) -> tuple[float, float, float]:
-    """Hit rate@k, the share of readers whose held-out article is in their top `k`, with a 95%
-    percentile bootstrap interval over readers (:func:`lmcourse.intervals.mean_interval`): (rate, low, high).
+def hit_rate(recommendations: Sequence[Sequence[str]], targets: Sequence[str], k: int) -> tuple[float, float, float]:
+    """Hit rate@k, the share of readers whose held-out article is in their top `k`, with Wilson's 95%
+    interval (:func:`lmcourse.intervals.rate_interval`: a hit is a yes or a no, like a right answer):
+    (rate, low, high).
 
     >>> hit_rate([["a", "b"], ["c", "d"], ["a"], ["b"]], ["b", "a", "a", "a"], k=1)[0]
     0.25
     """
-    return mean_interval(hits_at_k(recommendations, targets, k), resamples=resamples, seed=seed)
+    return rate_interval(hits_at_k(recommendations, targets, k) == 1.0)

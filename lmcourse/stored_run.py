@@ -7,9 +7,10 @@ that run live, with the same recipe (``TrainConfig(stop_after=...)``: the same s
 first steps), loads the full run's weights from the book's copy of this file, and checks the recipe,
 the first eighth and the final validation loss against the stored history. ``FULL_RUN = True``
 trains all of it and writes a new file with :func:`save_stored_run`. Chapter 11's GPT is kept the
-same way; Chapter 8's LoRA fine-tuning and DPO runs keep only what they trained, the adapter
+same way. Chapter 8's LoRA fine-tuning and DPO runs keep only what they trained, the adapter
 (``trainable_only=True``), and are checked against their training examples with
-:meth:`StoredRun.check_examples`, as Chapter 9b's translator is.
+:meth:`StoredRun.check_examples`, as Chapter 9b's translator and Chapter 5's two pre-trainings of its
+tiny BERT are (their history an ``MLMHistory``, loaded through `history_class`).
 
 The file is safetensors: the model's weights (a tied matrix once, through
 ``safetensors.torch.save_model``) and, as JSON in its header, the run's :class:`TrainConfig`, its
@@ -36,7 +37,7 @@ import copy
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,10 +202,13 @@ def _stored_run_header(path: Path) -> dict[str, str] | None:
     return meta if meta.get("format") == FORMAT else None
 
 
-def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
-    """Load a :func:`save_stored_run` file's weights into `model` and return the rest. Refuses, before
-    changing the model: a missing file, a file that is not a stored run (a training checkpoint gets a
-    pointer to :func:`lmcourse.checkpoint.load_checkpoint`), and a model of another class or config."""
+def load_stored_run(path: Path, model: nn.Module, history_class: type[History] = History) -> StoredRun:
+    """Load a :func:`save_stored_run` file's weights into `model` and return the rest, its history as a
+    `history_class` (a subclass of :class:`History` with more fields, such as
+    :class:`lmcourse.mlm.MLMHistory`, for a run that recorded them). Refuses, before changing the model: a
+    missing file, a file that is not a stored run (a training checkpoint gets a pointer to
+    :func:`lmcourse.checkpoint.load_checkpoint`), a model of another class or config, and a history with
+    fields that `history_class` lacks."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no stored run at {path}: the book ships it in data/runs/; "
@@ -221,13 +225,18 @@ def load_stored_run(path: Path, model: nn.Module) -> StoredRun:
     if meta["model_class"] != type(model).__qualname__ or wanted != have:
         raise ValueError(f"{path} holds a {meta['model_class']} with config {wanted}; the model given is a "
                          f"{type(model).__qualname__} with config {have}: build the model the run trained")
+    recorded = json.loads(meta["history"])
+    unknown = sorted(set(recorded) - {f.name for f in fields(history_class)})
+    if unknown:
+        raise ValueError(f"{path}'s history records {unknown}, which {history_class.__name__} lacks: pass the "
+                         "history class the run used, e.g. history_class=lmcourse.mlm.MLMHistory")
     if meta.get("tensors") == "trainable":
         _load_trained(path, model)
     else:
         trial = copy.deepcopy(model)  # a damaged tensor section fails here, with the model untouched
         safetensors.torch.load_model(trial, str(path), strict=True)
         model.load_state_dict(trial.state_dict())
-    return StoredRun(path, History(**json.loads(meta["history"])), json.loads(meta["train_config"]), wanted,
+    return StoredRun(path, history_class(**recorded), json.loads(meta["train_config"]), wanted,
                      json.loads(meta["measurements"]), meta["machine"])
 
 

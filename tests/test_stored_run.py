@@ -33,6 +33,20 @@ def history() -> History:
     return h
 
 
+def test_a_history_subclass_loads_back_as_itself(tmp_path):
+    from lmcourse.mlm import MLMHistory
+
+    recorded = MLMHistory(train_loss=[3.7, 3.1], lr=[1e-3, 1e-3], valid_accuracy=[0.1], valid_mask_accuracy=[0.05])
+    recorded.add_evaluation(2, 3.0, 20.1)
+    path = save_stored_run(tmp_path / "mlm.safetensors", make(0), recorded, TrainConfig(max_steps=2), {})
+    run = load_stored_run(path, make(1), history_class=MLMHistory)
+    assert isinstance(run.history, MLMHistory) and run.history == recorded
+    fresh = make(2)
+    with pytest.raises(ValueError, match="valid_accuracy.*history_class"):  # read as a plain History: refused
+        load_stored_run(path, fresh)
+    assert torch.equal(fresh.decoder.weight, make(2).decoder.weight)  # and the model left untouched
+
+
 def test_a_stored_run_loads_back_whole(tmp_path):
     model = make(0)
     config = TrainConfig(lr=1e-3, max_steps=3, eval_every=3, progress=False)
@@ -241,3 +255,19 @@ def test_an_adapter_run_is_refused_by_a_model_prepared_another_way(tmp_path):
     with pytest.raises(ValueError, match="no parameter of the model requires a gradient"):
         save_stored_run(tmp_path / "none.safetensors", frozen, history(), TrainConfig(max_steps=3), {},
                         trainable_only=True)
+
+
+@pytest.mark.parametrize("name, mask_prob", [("tiny-bert-chapter5", 0.15), ("tiny-bert-chapter5-mask40", 0.4)])
+def test_the_books_chapter_5_runs_are_the_default_recipe_and_give_their_loss(name, mask_prob):
+    from lmcourse.bert import BertForMaskedLM
+    from lmcourse.data import data_file, load_corpus, sentences
+    from lmcourse.mlm import MLMHistory, chapter_bert_config, evaluate_mlm, mlm_examples, pretrain_config
+    from lmcourse.wordpiece import WordPieceTokenizer
+
+    tokenizer = WordPieceTokenizer.from_file(data_file("wiki_wordpiece_8000.txt"), model_max_length=64)
+    model = BertForMaskedLM(chapter_bert_config(tokenizer.vocab_size))
+    run = load_stored_run(book_run_path(name), model, history_class=MLMHistory)
+    assert TrainConfig(**run.train_config) == pretrain_config() and run.history.steps == 800
+    assert run.measurements["mask_prob"] == mask_prob and len(run.history.valid_mask_accuracy) == len(run.history.eval_steps)
+    valid = mlm_examples(tokenizer, sentences(load_corpus("wiki").valid), max_length=64)[:200]
+    assert evaluate_mlm(model, valid, tokenizer=tokenizer).loss < 7.0  # trained: the untrained model gives about 9
